@@ -84,7 +84,9 @@ type RedisOption func(*Redis)
 func WithPassword(pw string) RedisOption { return func(r *Redis) { r.Password = pw } }
 
 // WithArgs adds raw redis-server arguments.
-func WithArgs(args ...string) RedisOption { return func(r *Redis) { r.extra = append(r.extra, args...) } }
+func WithArgs(args ...string) RedisOption {
+	return func(r *Redis) { r.extra = append(r.extra, args...) }
+}
 
 // StartRedis starts a redis-server for this test and stops it at cleanup.
 func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
