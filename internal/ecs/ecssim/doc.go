@@ -1,0 +1,65 @@
+// Package ecssim is a small ECS endpoint for tests and demos: an HTTP server speaking the AWS
+// JSON 1.1 protocol of Amazon ECS (X-Amz-Target AmazonEC2ContainerServiceV20141113.<Op>,
+// errors as HTTP 400/500 with a "__type" code) that the real aws-sdk-go-v2 ECS client reaches
+// through its BaseEndpoint (or AWS_ENDPOINT_URL_ECS).
+//
+// # Operations
+//
+// CreateCluster, DescribeClusters, DescribeServices, UpdateService, DescribeTaskDefinition,
+// RegisterTaskDefinition, ListTasks, DescribeTasks, StopTask, ListServiceDeployments and
+// DescribeServiceDeployments. Anything else answers UnknownOperationException. Services are
+// created through the Go API (CreateService) or the ecssim command's config file.
+//
+// # What it models
+//
+//   - Deployments: UpdateService with forceNewDeployment (or a different task definition)
+//     makes a new PRIMARY deployment "ecs-svc/<19 digits>"; older ones become ACTIVE and leave
+//     the list (INACTIVE) once their last task has stopped. rolloutState IN_PROGRESS →
+//     COMPLETED when the primary has desiredCount healthy tasks and no other deployment is
+//     left, then the events "deployment completed" and "has reached a steady state".
+//     CODE_DEPLOY / EXTERNAL services refuse forceNewDeployment and a task definition with
+//     InvalidParameterException.
+//   - Rolling update: new tasks start while the service's live tasks (everything not yet
+//     STOPPED, stopping ones included) stay within maximumPercent; old tasks are stopped
+//     (unhealthy ones first) only while the healthy count stays at or above
+//     minimumHealthyPercent. A task goes PROVISIONING (2 s) → PENDING (3 s) → RUNNING and
+//     counts healthy HealthyAfter (40 s) later; all simulated times are divided by TimeScale.
+//   - Circuit breaker: tasks that stop before they are healthy count as failed; at
+//     max(3, min(200, ceil(desired/2))) the primary goes FAILED ("tasks failed to start") and
+//     no more of its tasks start. With rollback the most recent deployment that ever reached
+//     COMPLETED becomes PRIMARY again (same ID, back to IN_PROGRESS), keeping the tasks it
+//     still runs. failedTasks resets to 0 when one of the deployment's tasks becomes healthy.
+//     Without the breaker a failing rollout stays IN_PROGRESS for ever.
+//   - Service Deployments API: one service deployment per deployment, ARN
+//     arn:…:service-deployment/<cluster>/<service>/<the deployment ID's digits> (real ECS uses
+//     an unrelated ID: do not rely on the match), status IN_PROGRESS → SUCCESSFUL, STOPPED
+//     when superseded or failed without rollback, ROLLBACK_IN_PROGRESS → ROLLBACK_SUCCESSFUL
+//     with rollback.reason, and circuit breaker failureCount/threshold.
+//   - Tasks: 32-hex IDs, private IPs 10.0.x.y with an ENI attachment (privateIPv4Address,
+//     privateDnsName ip-10-0-x-y.ec2.internal), 64-hex container runtime IDs, startedBy = the
+//     deployment ID, group "service:<name>", stopCode/stoppedReason ("Scaling activity
+//     initiated by (deployment …)" for the scheduler, the caller's reason for StopTask,
+//     EssentialContainerExited when the process ended by itself).
+//   - Tasks as processes (ServiceSpec.Process): the task's command runs in its own process
+//     group with the task's hostname in an env var (DYNO for Sidekiq). Stopping sends SIGTERM
+//     to the task's PID 1 only, as `docker stop` does (so `sh -c "cd x && sidekiq"` is as
+//     broken here as on ECS), and SIGKILL to the whole group after the stop timeout; the exit code is the status or
+//     128+signal (137 for SIGKILL, 143 for SIGTERM). With BrokenSignalPath the command runs
+//     under `sh -c 'trap : TERM; "$@"'`, the SIGTERM goes to that shell only and the command
+//     never hears it. When the leader exits, the rest of its group is killed (as a container's
+//     processes die with its PID 1). Every process is reaped; Close kills what is left.
+//   - Faults: throttling and 5xx bursts, latency, AccessDenied and UnknownOperation per op,
+//     tasks that fail to start, rollouts that never complete. Calls counts requests per op.
+//
+// # What it does not model
+//
+// Authentication (SigV4 signatures are not checked), IAM beyond Deny, pagination (every
+// list comes in one page), placement, capacity, load balancers and health checks, task
+// definition deregistration, task sets, scale-in protection, daemon services, container
+// dependencies and non-essential containers (only the first container is a process;
+// others are reported alongside it), the image's STOPSIGNAL, initProcessEnabled (recorded,
+// not acted on), launch-rate backoff after failed tasks, retention of stopped tasks (they
+// are kept for the simulator's life), the throttling token bucket (only injected bursts),
+// and the periodic repetition of steady-state events. A simulated (non-process) task that
+// is stopped reports exit code 0.
+package ecssim

@@ -1,0 +1,225 @@
+package ecssim_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/drainctl/drainctl/internal/ecs/ecssim"
+	"github.com/drainctl/drainctl/internal/testenv"
+)
+
+// runningTask waits for the service's first task to run and returns it.
+func runningTask(t *testing.T, s *ecssim.Sim) ecssim.TaskInfo {
+	t.Helper()
+	var ti ecssim.TaskInfo
+	waitFor(t, 10*time.Second, "a running task", func() bool {
+		for _, x := range s.Tasks("c", "svc") {
+			if x.LastStatus == "RUNNING" && x.PID > 0 {
+				ti = x
+				return true
+			}
+		}
+		return false
+	})
+	return ti
+}
+
+// stoppedTask waits until DescribeTasks reports the task STOPPED and returns it.
+func stoppedTask(t *testing.T, api *awsecs.Client, arn string, within time.Duration) ecstypes.Task {
+	t.Helper()
+	var tk ecstypes.Task
+	waitFor(t, within, "task "+arn+" STOPPED", func() bool {
+		out, err := api.DescribeTasks(ctxT(t), &awsecs.DescribeTasksInput{Cluster: aws.String("c"), Tasks: []string{arn}})
+		if err != nil || len(out.Tasks) != 1 {
+			return false
+		}
+		tk = out.Tasks[0]
+		return aws.ToString(tk.LastStatus) == "STOPPED"
+	})
+	return tk
+}
+
+// gone reports whether no live process is left in the process group pgid, waiting up to 3 s.
+// Zombies do not count: a killed child orphaned by its shell stays in the group until init
+// reaps it, which is not the simulator's doing.
+func gone(pgid int) bool {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if !liveInGroup(pgid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// liveInGroup scans /proc for a process of group pgid that is not a zombie.
+func liveInGroup(pgid int) bool {
+	if errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH) {
+		return false
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
+}
+
+func TestProcessTasksStop(t *testing.T) {
+	t.Parallel()
+	const stopTimeout = 1500 * time.Millisecond
+	// worker stands in for Sidekiq: it handles SIGTERM by exiting 0.
+	const worker = `trap "exit 0" TERM; while :; do sleep 0.05; done`
+	pid1 := ecssim.PID1Semantics()
+	tests := []struct {
+		name     string
+		argv     []string
+		broken   bool
+		wantExit int32
+		killed   bool // SIGKILL after the stop timeout
+		needPID1 bool // the case is about PID 1 semantics (a PID namespace per task)
+	}{
+		{"ignores SIGTERM", []string{"sh", "-c", `trap "" TERM; sleep 60`}, false, 137, true, false},
+		{"handles SIGTERM and exits 0", []string{"sh", "-c", worker}, false, 0, false, false},
+		{"broken signal path", []string{"sh", "-c", worker}, true, 137, true, false},
+		// As PID 1 a process without a TERM handler ignores SIGTERM (Docker's `sleep` gotcha).
+		{"PID 1 without a TERM handler", []string{"sleep", "60"}, false, 137, true, true},
+		// A shell as PID 1 running a compound command does not pass SIGTERM on; one that execs
+		// the worker does. A lone simple command: bash execs it itself, Debian's dash 0.5.12
+		// (/bin/sh of Debian-based images) forks it and so breaks the signal path.
+		{"shell compound command", []string{"sh", "-c", "sh -c '" + worker + "' && true"}, false, 137, true, true},
+		{"shell exec", []string{"sh", "-c", "cd / && exec sh -c '" + worker + "'"}, false, 0, false, true},
+		{"bash lone command", []string{"bash", "-c", "sh -c '" + worker + "'"}, false, 0, false, true},
+		{"dash lone command", []string{"dash", "-c", "sh -c '" + worker + "'"}, false, 137, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.needPID1 && !pid1 {
+				testenv.Missing(t, "PID namespaces for task processes (root and util-linux unshare)")
+			}
+			s := startSim(t, ecssim.Options{})
+			setup(t, s, ecssim.ServiceSpec{DesiredCount: 1, Process: &ecssim.ProcessTemplate{
+				Argv: tc.argv, BrokenSignalPath: tc.broken, StopTimeout: stopTimeout, HostnameEnv: "DYNO", LogDir: t.TempDir(),
+			}})
+			api := client(s, 3)
+			ti := runningTask(t, s)
+			if err := syscall.Kill(ti.PID, 0); err != nil {
+				t.Fatalf("task process %d not running: %v", ti.PID, err)
+			}
+			time.Sleep(100 * time.Millisecond) // let the shell install its trap
+			if _, err := api.StopTask(ctxT(t), &awsecs.StopTaskInput{Cluster: aws.String("c"), Task: aws.String(ti.ARN), Reason: aws.String("test stop")}); err != nil {
+				t.Fatalf("stop task: %v", err)
+			}
+			tk := stoppedTask(t, api, ti.ARN, 10*time.Second)
+			if c := tk.Containers[0]; c.ExitCode == nil || *c.ExitCode != tc.wantExit {
+				t.Errorf("exit code = %v, want %d", c.ExitCode, tc.wantExit)
+			}
+			if tk.StopCode != ecstypes.TaskStopCodeUserInitiated || aws.ToString(tk.StoppedReason) != "test stop" {
+				t.Errorf("stop code %s reason %q", tk.StopCode, aws.ToString(tk.StoppedReason))
+			}
+			took := tk.StoppedAt.Sub(*tk.StoppingAt)
+			if tc.killed && took < stopTimeout-10*time.Millisecond {
+				t.Errorf("stopped after %s, before the %s stop timeout", took, stopTimeout)
+			}
+			if !tc.killed && took >= stopTimeout {
+				t.Errorf("stopped after %s: SIGTERM did not end it", took)
+			}
+			if !gone(ti.PID) {
+				t.Errorf("process group %d still has processes", ti.PID)
+			}
+		})
+	}
+}
+
+func TestProcessTaskEnvironmentAndExit(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, ecssim.Options{})
+	dir := t.TempDir()
+	setup(t, s, ecssim.ServiceSpec{DesiredCount: 1, MinimumHealthyPercent: i32(0), MaximumPercent: i32(100), Process: &ecssim.ProcessTemplate{
+		Argv:        []string{"sh", "-c", `echo "$DYNO $GREETING" > "$OUT/$DYNO"; read x; exit 3`},
+		Env:         []string{"GREETING=hello", "OUT=" + dir},
+		HostnameEnv: "DYNO",
+	}})
+	api := client(s, 3)
+	ti := runningTask(t, s)
+	var b []byte
+	waitFor(t, 5*time.Second, "the process to write its environment", func() bool {
+		b, _ = os.ReadFile(filepath.Join(dir, ti.Hostname))
+		return len(b) > 0
+	})
+	if got := strings.TrimSpace(string(b)); got != ti.Hostname+" hello" {
+		t.Errorf("process saw %q, want %q", got, ti.Hostname+" hello")
+	}
+	// stdin is /dev/null: read fails at once and the shell exits 3 by itself.
+	tk := stoppedTask(t, api, ti.ARN, 10*time.Second)
+	if tk.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || aws.ToInt32(tk.Containers[0].ExitCode) != 3 {
+		t.Errorf("stop code %s exit %v", tk.StopCode, tk.Containers[0].ExitCode)
+	}
+}
+
+func TestCloseKillsProcesses(t *testing.T) {
+	t.Parallel()
+	s := ecssim.New(ecssim.Options{TimeScale: fast, Tick: 10 * time.Millisecond})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			s.Close()
+		}
+	})
+	setup(t, s, ecssim.ServiceSpec{DesiredCount: 2, Process: &ecssim.ProcessTemplate{
+		Argv: []string{"sh", "-c", `trap "" TERM; sleep 60`}, StopTimeout: 200 * time.Millisecond,
+	}})
+	waitFor(t, 10*time.Second, "two processes", func() bool {
+		n := 0
+		for _, ti := range s.Tasks("c", "svc") {
+			if ti.PID > 0 {
+				n++
+			}
+		}
+		return n == 2
+	})
+	tasks := s.Tasks("c", "svc")
+	if err := s.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	closed = true
+	for _, ti := range tasks {
+		if !gone(ti.PID) {
+			t.Errorf("task %s: process group %d survived Close", ti.ID, ti.PID)
+		}
+	}
+	for _, ti := range s.Tasks("c", "svc") {
+		if ti.LastStatus != "STOPPED" || ti.ExitCode == nil || *ti.ExitCode != 137 {
+			t.Errorf("after Close task %s: %s exit %v", ti.ID, ti.LastStatus, ti.ExitCode)
+		}
+	}
+}
