@@ -313,6 +313,27 @@ func (s *Sim) NeverComplete(cluster, service string, on bool) {
 	s.faults.never[cluster+"/"+service] = on
 }
 
+// SetServiceStatus sets the status DescribeServices reports for the service ("DRAINING",
+// "INACTIVE", or "ACTIVE" again), as after a DeleteService; UpdateService on a service that
+// is not ACTIVE answers ServiceNotActiveException, as ECS does. Its tasks are left alone.
+func (s *Sim) SetServiceStatus(cluster, service, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.clusters[cluster]; c != nil {
+		if svc := c.findService(service); svc != nil {
+			svc.status = status
+		}
+	}
+}
+
+// statusOrActive is the service's status as ECS reports it.
+func (svc *service) statusOrActive() string {
+	if svc.status == "" {
+		return "ACTIVE"
+	}
+	return svc.status
+}
+
 // Unimplemented makes op answer UnknownOperationException, like some third-party ECS
 // implementations do for the newer operations.
 func (s *Sim) Unimplemented(op string) {

@@ -75,6 +75,7 @@ type service struct {
 	controller, launchType string
 	proc                   *ProcessTemplate
 	createdAt              time.Time
+	status                 string // "" means ACTIVE; see SetServiceStatus
 
 	deployments []*deployment // PRIMARY first, then ACTIVE ones, newest first
 	history     []*deployment // every deployment ever, oldest first

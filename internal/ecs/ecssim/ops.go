@@ -144,7 +144,7 @@ func (s *Sim) serviceJSON(svc *service) map[string]any {
 		events = append(events, map[string]any{"id": e.id, "createdAt": ts(e.at), "message": e.message})
 	}
 	out := map[string]any{
-		"serviceArn": svc.arn, "serviceName": svc.name, "clusterArn": svc.c.arn, "status": "ACTIVE",
+		"serviceArn": svc.arn, "serviceName": svc.name, "clusterArn": svc.c.arn, "status": svc.statusOrActive(),
 		"desiredCount": svc.desired, "runningCount": running, "pendingCount": pending,
 		"launchType": svc.launchType, "taskDefinition": svc.taskDef,
 		"deploymentConfiguration": map[string]any{
@@ -219,6 +219,9 @@ func opUpdateService(s *Sim, body []byte) (any, error) {
 	svc := c.findService(in.Service)
 	if svc == nil {
 		return nil, serviceNotFound()
+	}
+	if svc.statusOrActive() != "ACTIVE" {
+		return nil, &apiError{code: "ServiceNotActiveException", msg: "Service was not ACTIVE."}
 	}
 	if svc.controller != "ECS" && (in.TaskDefinition != "" || in.ForceNewDeployment) {
 		return nil, invalidParam("Unable to update task definition on services with a %s deployment controller. Use AWS CodeDeploy to trigger a new deployment.", svc.controller)

@@ -344,3 +344,24 @@ func TestFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestServiceNotActive(t *testing.T) {
+	t.Parallel()
+	s := startSim(t, ecssim.Options{})
+	setup(t, s, ecssim.ServiceSpec{DesiredCount: 1})
+	const svcName = "svc"
+	api := client(s, 1)
+	s.SetServiceStatus("c", svcName, "DRAINING")
+	if got := aws.ToString(describe(t, api, svcName).Status); got != "DRAINING" {
+		t.Fatalf("status = %q, want DRAINING", got)
+	}
+	_, err := api.UpdateService(ctxT(t), &awsecs.UpdateServiceInput{Cluster: aws.String("c"), Service: aws.String(svcName), ForceNewDeployment: true})
+	var na *ecstypes.ServiceNotActiveException
+	if !errors.As(err, &na) {
+		t.Fatalf("UpdateService on a DRAINING service: %v, want ServiceNotActiveException", err)
+	}
+	s.SetServiceStatus("c", svcName, "ACTIVE")
+	if _, err := api.UpdateService(ctxT(t), &awsecs.UpdateServiceInput{Cluster: aws.String("c"), Service: aws.String(svcName), ForceNewDeployment: true}); err != nil {
+		t.Fatalf("UpdateService once ACTIVE again: %v", err)
+	}
+}
