@@ -65,10 +65,15 @@ type Process struct {
 	// HashExists is false when the identity is listed in `processes` but its heartbeat hash
 	// has expired: the process died without cleaning up (SIGKILL).
 	HashExists bool `json:"hash_exists"`
+	// Listed is true when the identity is a member of the `processes` set at the time of the
+	// read; a process that stopped cleanly (or was pruned) is no longer listed.
+	Listed bool `json:"listed"`
 	// SuperFetch is true when Sidekiq Pro's super_fetch owns this process's jobs; drainctl
 	// never requeues them.
 	SuperFetch bool  `json:"super_fetch,omitempty"`
 	Jobs       []Job `json:"jobs"`
+	// Capsules names the 7+/8 capsules the process runs, when its heartbeat says so.
+	Capsules []string `json:"capsules,omitempty"`
 	// Err describes heartbeat data that could not be decoded; the rest is best effort.
 	Err string `json:"error,omitempty"`
 }
@@ -85,6 +90,7 @@ type Job struct {
 	Thread     string          `json:"thread"` // the work hash field (base-36 thread id)
 	Process    string          `json:"process"`
 	// Payload is the job's exact JSON bytes as Sidekiq wrote them; a requeue pushes these.
+	// Treat it as read-only: JID and Args share its memory.
 	Payload []byte `json:"-"`
 }
 
