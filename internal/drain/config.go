@@ -1,0 +1,176 @@
+package drain
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/sidekiq"
+)
+
+// OnTimeout is what the Runner does when in-flight jobs outlast Config.DrainTimeout.
+type OnTimeout string
+
+// Drain-timeout policies.
+const (
+	// OnTimeoutDeploy continues: ECS's SIGTERM and Sidekiq's shutdown requeue what still runs.
+	OnTimeoutDeploy OnTimeout = "deploy"
+	// OnTimeoutStop sends TERM through Redis so Sidekiq requeues now, then continues.
+	OnTimeoutStop OnTimeout = "stop"
+	// OnTimeoutFail stops the run with ErrDrainTimeout; the processes stay quiet.
+	OnTimeoutFail OnTimeout = "fail"
+)
+
+// Rollout-failure policies for Config.OnRolloutFailure.
+const (
+	// OnRolloutFailureReplace stops the tasks the rollback kept whose processes are quiet.
+	OnRolloutFailureReplace = "replace"
+	// OnRolloutFailureLeave reports those tasks and leaves them running (quiet).
+	OnRolloutFailureLeave = "leave"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultDrainTimeout   = 10 * time.Minute
+	DefaultRolloutTimeout = 15 * time.Minute
+	DefaultExitTimeout    = 3 * time.Minute
+	DefaultPollInterval   = 2 * time.Second
+	DefaultAckTimeout     = 30 * time.Second
+	DefaultStaleAfter     = 30 * time.Second
+	DefaultLockTTL        = 60 * time.Second
+)
+
+// Config is one run's settings. The zero value of each field is usable; Runner.Run fills the
+// defaults documented on each field.
+type Config struct {
+	// DrainTimeout bounds the wait for in-flight jobs after quiet. Zero means 10m; negative
+	// means no limit.
+	DrainTimeout time.Duration
+	// OnTimeout is the drain-timeout policy. Empty means OnTimeoutDeploy.
+	OnTimeout OnTimeout
+	// RolloutTimeout bounds the rollout watch. Zero means 15m; negative means no limit.
+	RolloutTimeout time.Duration
+	// ExitTimeout bounds the wait for the old processes to leave after the rollout. Zero
+	// means 3m (the 60 s heartbeat expiry proves death; ECS evidence proves it sooner).
+	ExitTimeout time.Duration
+	// AckTimeout bounds the wait for every process to acknowledge quiet. Zero means 30s
+	// (two 10 s heartbeats of Sidekiq 7 plus margin); unacknowledged processes are warned about.
+	AckTimeout time.Duration
+	// PollInterval is the time between polls of Redis and ECS. Zero means 2s.
+	PollInterval time.Duration
+	// StaleAfter is how old a selected process's last heartbeat may be at preflight. Zero
+	// means 30s (three beats of Sidekiq 7).
+	StaleAfter time.Duration
+	// NoRescue turns off the rescue of dead processes' jobs (drainctl's --rescue=false).
+	// The zero value rescues.
+	NoRescue bool
+	// DryRun performs every read and check and no write.
+	DryRun bool
+	// TaskDefinition is deployed (family:revision or ARN). Empty means a forced new
+	// deployment of the current task definition.
+	TaskDefinition string
+	// OnRolloutFailure is OnRolloutFailureReplace (the default when empty) or
+	// OnRolloutFailureLeave.
+	OnRolloutFailure string
+	// Strict turns preflight warnings into refusals.
+	Strict bool
+	// Select picks the processes to drain from the fleet when the user gave selectors
+	// (built from sidekiq.Selector). Nil means the default: the processes running in the
+	// services' own tasks, placed with Match.
+	Select func(snap *sidekiq.Snapshot) ([]sidekiq.Process, error)
+	// Match places a process in one of the tasks (sidekiq.MatchTask through an adapter).
+	// Required when Select is nil.
+	Match func(p sidekiq.Process, tasks []Task) (Task, bool)
+	// LockName names the deploy lock. Empty means "deploy:" plus the sorted services.
+	LockName string
+	// LockOwner describes this run in the lock (owner, host, pid, start time).
+	LockOwner sidekiq.LockOwner
+	// LockTTL is the lock key's TTL, refreshed at every poll once a third of it has passed.
+	// Zero means 60s; it must exceed three PollIntervals.
+	LockTTL time.Duration
+	// RedisURL is the redacted Redis URL, recorded in the Result. Never pass a password.
+	RedisURL string
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// After waits, like time.After. Nil means time.After.
+	After func(time.Duration) <-chan time.Time
+	// CleanupTimeout bounds the re-read and lock release after an interrupt. Zero means 10s.
+	CleanupTimeout time.Duration
+}
+
+// withDefaults returns c with every zero field set and checks the combination.
+func (c Config) withDefaults() (Config, error) {
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.RolloutTimeout == 0 {
+		c.RolloutTimeout = DefaultRolloutTimeout
+	}
+	if c.ExitTimeout == 0 {
+		c.ExitTimeout = DefaultExitTimeout
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = DefaultStaleAfter
+	}
+	if c.LockTTL == 0 {
+		c.LockTTL = DefaultLockTTL
+	}
+	if c.CleanupTimeout == 0 {
+		c.CleanupTimeout = 10 * time.Second
+	}
+	if c.OnTimeout == "" {
+		c.OnTimeout = OnTimeoutDeploy
+	}
+	if c.OnRolloutFailure == "" {
+		c.OnRolloutFailure = OnRolloutFailureReplace
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.After == nil {
+		c.After = time.After
+	}
+	var errs []error
+	switch c.OnTimeout {
+	case OnTimeoutDeploy, OnTimeoutStop, OnTimeoutFail:
+	default:
+		errs = append(errs, fmt.Errorf("on-timeout %q: want deploy, stop or fail", c.OnTimeout))
+	}
+	switch c.OnRolloutFailure {
+	case OnRolloutFailureReplace, OnRolloutFailureLeave:
+	default:
+		errs = append(errs, fmt.Errorf("on-rollout-failure %q: want replace or leave", c.OnRolloutFailure))
+	}
+	if c.PollInterval < 0 {
+		errs = append(errs, fmt.Errorf("poll interval %v: must be positive", c.PollInterval))
+	}
+	if c.LockTTL < 3*c.PollInterval {
+		errs = append(errs, fmt.Errorf("lock ttl %v: must be at least three poll intervals (%v)", c.LockTTL, 3*c.PollInterval))
+	}
+	if c.Select == nil && c.Match == nil {
+		errs = append(errs, errors.New("config: Match is required when Select is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, &PreflightError{Findings: splitLines(err.Error())}
+	}
+	return c, nil
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// lockName is the lock's name: one per set of services.
+func lockName(refs []ServiceRef) string {
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.String()
+	}
+	sortStrings(names)
+	return "deploy:" + strings.Join(names, ",")
+}

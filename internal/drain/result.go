@@ -1,0 +1,196 @@
+package drain
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/sidekiq"
+)
+
+// Phase names a step of the run.
+type Phase string
+
+// Phases, in the order they run.
+const (
+	PhasePreflight Phase = "preflight"
+	PhaseLock      Phase = "lock"
+	PhaseQuiet     Phase = "quiet"
+	PhaseDrain     Phase = "drain"
+	PhaseDeploy    Phase = "deploy"
+	PhaseRollout   Phase = "rollout"
+	PhaseExits     Phase = "exits"
+	PhaseRecover   Phase = "recover"
+)
+
+// Outcome is how the run ended; the report's "outcome" field.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeSucceeded      Outcome = "succeeded"
+	OutcomeFailed         Outcome = "failed"
+	OutcomeRolledBack     Outcome = "rolled_back"
+	OutcomeRolloutTimeout Outcome = "rollout_timeout"
+	OutcomeDrainTimeout   Outcome = "drain_timeout"
+	OutcomeInterrupted    Outcome = "interrupted"
+	OutcomeDryRun         Outcome = "dry_run"
+)
+
+// JobFate is what became of one job that was in flight when the selection was quieted.
+type JobFate string
+
+// Job fates.
+const (
+	// JobFinished: the job left the work of a process that was still alive.
+	JobFinished JobFate = "finished"
+	// JobRequeued: the job was still in flight when its process left cleanly, so Sidekiq's
+	// shutdown pushed it back (or a rescue found it already safe).
+	JobRequeued JobFate = "requeued"
+	// JobRescued: its process died and drainctl requeued it.
+	JobRescued JobFate = "rescued"
+	// JobStillRunning: its process is still alive and still runs it at the end of the run.
+	JobStillRunning JobFate = "still_running"
+	// JobLost: its process died and the job was not rescued.
+	JobLost JobFate = "lost"
+)
+
+// Result is everything a run did and left behind; the report renders it.
+type Result struct {
+	Outcome   Outcome   `json:"outcome"`
+	DryRun    bool      `json:"dry_run"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	// Config is the effective configuration, for the report.
+	Settings Settings `json:"settings"`
+	// Phases lists the phases that ran, in order.
+	Phases []PhaseRecord `json:"phases"`
+	// Processes is the selection, with each process's end state.
+	Processes []ProcessResult `json:"processes"`
+	// Unplaced are fleet processes that could not be placed in any task of the services.
+	Unplaced []string `json:"unplaced,omitempty"`
+	// Jobs counts the jobs in flight at quiet by fate; JobList has each one.
+	Jobs     JobCounts       `json:"jobs"`
+	JobList  []JobRecord     `json:"job_list"`
+	Services []ServiceResult `json:"services"`
+	// Queues are the selection's queues at preflight: size and latency.
+	Queues []QueueDepth `json:"queues,omitempty"`
+	Lock   LockRecord   `json:"lock"`
+	// Plan says what a dry run would have done, one line per action.
+	Plan []string `json:"plan,omitempty"`
+	// Left is the state left behind when the run stopped early (interrupt, drain timeout
+	// with fail, deploy error); nil otherwise.
+	Left *Leftover `json:"left,omitempty"`
+	// APICalls counts the calls made through Fleet and Service, by name.
+	APICalls map[string]int `json:"api_calls"`
+	Warnings []string       `json:"warnings,omitempty"`
+	// Error is the error Run returned, as text.
+	Error string `json:"error,omitempty"`
+	// ExitCode is ExitCode(result, err) for the error Run returned: the process exit code.
+	ExitCode int `json:"exit_code"`
+}
+
+// Settings is the part of Config worth reporting.
+type Settings struct {
+	RedisURL         string        `json:"redis_url"`
+	DrainTimeout     time.Duration `json:"drain_timeout"`
+	OnTimeout        OnTimeout     `json:"on_timeout"`
+	RolloutTimeout   time.Duration `json:"rollout_timeout"`
+	ExitTimeout      time.Duration `json:"exit_timeout"`
+	PollInterval     time.Duration `json:"poll_interval"`
+	Rescue           bool          `json:"rescue"`
+	TaskDefinition   string        `json:"task_definition,omitempty"`
+	OnRolloutFailure string        `json:"on_rollout_failure"`
+	Strict           bool          `json:"strict"`
+}
+
+// PhaseRecord is one phase's span.
+type PhaseRecord struct {
+	Phase     Phase     `json:"phase"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Duration is the phase's length.
+func (p PhaseRecord) Duration() time.Duration { return p.EndedAt.Sub(p.StartedAt) }
+
+// ProcessResult is one selected process and how it ended.
+type ProcessResult struct {
+	Identity string   `json:"identity"`
+	Hostname string   `json:"hostname"`
+	Tag      string   `json:"tag,omitempty"`
+	Version  string   `json:"version,omitempty"`
+	Queues   []string `json:"queues,omitempty"`
+	// TaskARN is the task the process runs in, when placed.
+	TaskARN string `json:"task_arn,omitempty"`
+	Service string `json:"service,omitempty"`
+	// State is the last observed state.
+	State    State     `json:"state"`
+	Evidence string    `json:"evidence,omitempty"`
+	LastBeat time.Time `json:"last_beat"`
+	// BusyAtQuiet is the number of jobs it ran when quieted.
+	BusyAtQuiet int `json:"busy_at_quiet"`
+}
+
+// JobCounts counts jobs by fate.
+type JobCounts struct {
+	Finished     int `json:"finished"`
+	Requeued     int `json:"requeued"`
+	Rescued      int `json:"rescued"`
+	StillRunning int `json:"still_running"`
+	Lost         int `json:"lost"`
+}
+
+// JobRecord is one job in flight at quiet and its fate.
+type JobRecord struct {
+	JID     string          `json:"jid"`
+	Class   string          `json:"class"`
+	Queue   string          `json:"queue"`
+	Process string          `json:"process"`
+	RunAt   time.Time       `json:"run_at"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Fate    JobFate         `json:"fate"`
+	// Note explains a skipped rescue.
+	Note string `json:"note,omitempty"`
+}
+
+// ServiceResult is one service's part of the run.
+type ServiceResult struct {
+	Ref   ServiceRef   `json:"ref"`
+	State ServiceState `json:"state"`
+	// TasksAtStart are the service's running tasks at preflight.
+	TasksAtStart []Task `json:"tasks_at_start"`
+	// Deployed is true once UpdateService was sent.
+	Deployed bool    `json:"deployed"`
+	Rollout  Rollout `json:"rollout"`
+	// Polls is the rollout timeline.
+	Polls   []RolloutPoll   `json:"polls,omitempty"`
+	Outcome *RolloutOutcome `json:"outcome,omitempty"`
+	// ReplacedTasks are the tasks stopped after a failed rollout because their processes
+	// were quiet; KeptQuietTasks are those left running (OnRolloutFailureLeave or an error).
+	ReplacedTasks  []string `json:"replaced_tasks,omitempty"`
+	KeptQuietTasks []string `json:"kept_quiet_tasks,omitempty"`
+}
+
+// LockRecord says what happened to the deploy lock.
+type LockRecord struct {
+	Name     string `json:"name"`
+	Acquired bool   `json:"acquired"`
+	Released bool   `json:"released"`
+	// Holder is the other run holding the lock, when it was held.
+	Holder *sidekiq.LockOwner `json:"holder,omitempty"`
+	// TookOver is the stale holder whose lock this run took over.
+	TookOver *sidekiq.LockOwner `json:"took_over,omitempty"`
+}
+
+// Leftover is the state a run left behind when it stopped early, re-read at the end.
+type Leftover struct {
+	// QuietProcesses are selected processes still alive and quiet: they need a restart.
+	QuietProcesses []string `json:"quiet_processes"`
+	// DeploymentStarted is true when UpdateService was sent for at least one service.
+	DeploymentStarted bool `json:"deployment_started"`
+	// DeploymentIDs maps "cluster/service" to our deployment ID.
+	DeploymentIDs map[string]string `json:"deployment_ids,omitempty"`
+	// Hint is what to run next.
+	Hint string `json:"hint,omitempty"`
+}
