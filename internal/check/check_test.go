@@ -1,0 +1,237 @@
+package check
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseTaskDefinition(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		wantErr error // nil: must parse
+		check   func(t *testing.T, td TaskDefinition)
+	}{
+		{
+			name: "describe-task-definition output",
+			json: `{"taskDefinition": {"family": "w", "revision": 7, "taskDefinitionArn": "arn:aws:ecs:us-east-1:1:task-definition/w:7",
+				"networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"],
+				"containerDefinitions": [{"name": "sidekiq", "image": "i", "command": ["bundle", "exec", "sidekiq"], "stopTimeout": 45,
+				"essential": false, "linuxParameters": {"initProcessEnabled": true}, "dependsOn": [{"containerName": "envoy", "condition": "HEALTHY"}],
+				"environment": [{"name": "RAILS_ENV", "value": "production"}]}]}, "tags": []}`,
+			check: func(t *testing.T, td TaskDefinition) {
+				c := td.Containers[0]
+				if td.Name() != "w:7" || td.NetworkMode != "awsvpc" || td.ARN == "" {
+					t.Errorf("task definition = %+v", td)
+				}
+				if *c.StopTimeout != 45 || !*c.InitProcessEnabled || c.IsEssential() || c.DependsOn[0] != (Dependency{"envoy", "HEALTHY"}) ||
+					c.Environment["RAILS_ENV"] != "production" || len(c.Command) != 3 {
+					t.Errorf("container = %+v", c)
+				}
+			},
+		},
+		{
+			name: "register-task-definition input",
+			json: `{"family": "w", "containerDefinitions": [{"name": "a"}, {"name": "b", "entryPoint": ["/e"]}]}`,
+			check: func(t *testing.T, td TaskDefinition) {
+				if td.Name() != "w" || len(td.Containers) != 2 || td.Containers[1].EntryPoint[0] != "/e" || !td.Containers[0].IsEssential() {
+					t.Errorf("task definition = %+v", td)
+				}
+			},
+		},
+		{name: "no containers", json: `{"family": "w"}`, wantErr: ErrNoContainers},
+		{name: "wrapped no containers", json: `{"taskDefinition": {"family": "w", "containerDefinitions": []}}`, wantErr: ErrNoContainers},
+		{name: "not JSON", json: `family: w`, wantErr: errAny},
+		{name: "wrong type", json: `{"containerDefinitions": [{"name": "a", "stopTimeout": "30"}]}`, wantErr: errAny},
+		{name: "unnamed container", json: `{"containerDefinitions": [{"image": "x"}]}`, wantErr: errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td, err := ParseTaskDefinition([]byte(tt.json))
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("ParseTaskDefinition: %v", err)
+			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("error = %v, want %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, td)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+func TestRunPicksContainers(t *testing.T) {
+	sidekiq := Container{Name: "worker", Command: []string{"bundle", "exec", "sidekiq"}}
+	web := Container{Name: "web", Command: []string{"bundle", "exec", "puma"}}
+	lone := Container{Name: "app"}
+	tests := []struct {
+		name       string
+		td         TaskDefinition
+		container  string
+		wantErr    error
+		wantTarget []string
+	}{
+		{name: "by command", td: NewTaskDefinition("f", 1, "awsvpc", nil, web, sidekiq), wantTarget: []string{"worker"}},
+		{name: "named", td: NewTaskDefinition("f", 1, "awsvpc", nil, web, sidekiq), container: "web", wantTarget: []string{"web"}},
+		{name: "named missing", td: NewTaskDefinition("f", 1, "awsvpc", nil, web), container: "nope", wantErr: ErrUnknownContainer},
+		{name: "only container", td: NewTaskDefinition("f", 1, "awsvpc", nil, lone), wantTarget: []string{"app"}},
+		{name: "none", td: NewTaskDefinition("f", 1, "awsvpc", nil, web, lone), wantErr: ErrNoSidekiqContainer},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Run(Input{TaskDefinition: tt.td, Container: tt.container})
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tg := range res.Targets {
+				got = append(got, tg.Container)
+			}
+			if len(got) != len(tt.wantTarget) || got[0] != tt.wantTarget[0] {
+				t.Errorf("targets = %v, want %v", got, tt.wantTarget)
+			}
+		})
+	}
+}
+
+func TestRunSeveralTaskDefinitions(t *testing.T) {
+	short := 10
+	a := NewTaskDefinition("a", 1, "awsvpc", []string{"FARGATE"}, Container{Name: "w", Command: []string{"sidekiq"}, StopTimeout: &short})
+	b := NewTaskDefinition("b", 2, "bridge", []string{"EC2"}, Container{Name: "w", Command: []string{"sh", "-c", "cd /x && sidekiq"}})
+	res, err := Run(Input{TaskDefinition: a}, Input{TaskDefinition: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Targets) != 2 || res.Targets[0].TaskDefinition != "a:1" || res.Targets[1].LaunchType != LaunchTypeEC2 {
+		t.Fatalf("targets = %+v", res.Targets)
+	}
+	var got []string
+	for _, f := range res.Findings {
+		got = append(got, f.Target+" "+f.ID)
+	}
+	want := []string{"a:1 SP006", "b:2 SP001", "b:2 SP003"}
+	if len(got) != len(want) {
+		t.Fatalf("findings = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("finding %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if res.Summary != (Summary{Errors: 2, Infos: 1}) {
+		t.Errorf("summary = %+v", res.Summary)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		s      Summary
+		strict bool
+		want   int
+	}{
+		{Summary{}, false, 0},
+		{Summary{}, true, 0},
+		{Summary{Infos: 3}, true, 0},
+		{Summary{Warnings: 1}, false, 0},
+		{Summary{Warnings: 1}, true, 7},
+		{Summary{Errors: 1}, false, 7},
+	}
+	for _, tt := range tests {
+		if got := (Result{Summary: tt.s}).ExitCode(tt.strict); got != tt.want {
+			t.Errorf("ExitCode(%+v, strict %v) = %d, want %d", tt.s, tt.strict, got, tt.want)
+		}
+	}
+}
+
+func TestRunSignalPath(t *testing.T) {
+	yes := true
+	tests := []struct {
+		name       string
+		c          Container
+		scripts    []ScriptFile
+		wantPath   string
+		wantIDs    []string // non-info findings, in order
+		wantTimout int
+	}{
+		{name: "sh -c exec \"$@\" with arguments", c: Container{Name: "w", Command: []string{"sh", "-c", `exec "$@"`, "sh", "bundle", "exec", "sidekiq", "-t", "8"}},
+			wantPath: "ok", wantTimout: 8},
+		{name: "env then exec form", c: Container{Name: "w", Command: []string{"env", "-i", "A=1", "bundle", "exec", "sidekiq", "--timeout=9"}},
+			wantPath: "ok", wantTimout: 9},
+		{name: "sh running a script file", c: Container{Name: "w", EntryPoint: []string{"/bin/sh", "/entrypoint.sh"}, Command: []string{"sidekiq"}},
+			scripts: []ScriptFile{{Path: "docker/entrypoint.sh", Content: "#!/bin/sh\nset -e\nexec \"$@\"\n"}}, wantPath: "ok", wantTimout: 25},
+		{name: "entrypoint not given", c: Container{Name: "w", EntryPoint: []string{"docker-entrypoint.sh"}, Command: []string{"sidekiq"}},
+			wantPath: "unknown", wantIDs: []string{"SP015"}, wantTimout: 25},
+		{name: "exec in a case branch", c: Container{Name: "w", EntryPoint: []string{"/e.sh"}, Command: []string{"worker"}},
+			scripts:  []ScriptFile{{Path: "e.sh", Content: "case \"$1\" in\n worker) exec bundle exec sidekiq -t 3 ;;\n *) exec \"$@\" ;;\nesac\n"}},
+			wantPath: "ok", wantTimout: 3},
+		{name: "forwarding trap without wait", c: Container{Name: "w", Command: []string{"sh", "-c", `trap 'kill -TERM $p' TERM; sidekiq & p=$!; wait $p`}},
+			wantPath: "at-risk", wantIDs: []string{"SP001"}, wantTimout: 25},
+		{name: "background", c: Container{Name: "w", Command: []string{"sh", "-c", "sidekiq & wait"}},
+			wantPath: "broken", wantIDs: []string{"SP001"}, wantTimout: 25},
+		{name: "unparseable", c: Container{Name: "w", Command: []string{"sh", "-c", "cd /app && 'sidekiq"}},
+			wantPath: "broken", wantIDs: []string{"SP001"}},
+		{name: "dumb-init then lone bash", c: Container{Name: "w", EntryPoint: []string{"/usr/bin/dumb-init", "--"}, Command: []string{"bash", "-c", "sidekiq -t 3"}},
+			wantPath: "depends-on-shell", wantIDs: []string{"SP002"}, wantTimout: 3},
+		{name: "timeout from a variable", c: Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq -t $SIDEKIQ_TIMEOUT"}, InitProcessEnabled: &yes},
+			wantPath: "ok", wantIDs: []string{"SP007"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td := NewTaskDefinition("f", 1, "awsvpc", []string{"FARGATE"}, tt.c)
+			res, err := Run(Input{TaskDefinition: td, EntrypointScripts: tt.scripts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, f := range res.Findings {
+				if f.Severity != SeverityInfo {
+					ids = append(ids, f.ID)
+				}
+			}
+			tg := res.Targets[0]
+			if tg.SignalPath != tt.wantPath || tg.SidekiqTimeout != tt.wantTimout || len(ids) != len(tt.wantIDs) {
+				t.Fatalf("path %q, timeout %d, findings %v; want %q, %d, %v\n%+v", tg.SignalPath, tg.SidekiqTimeout, ids, tt.wantPath, tt.wantTimout, tt.wantIDs, res.Findings)
+			}
+			for i := range ids {
+				if ids[i] != tt.wantIDs[i] {
+					t.Errorf("findings %v, want %v", ids, tt.wantIDs)
+				}
+			}
+		})
+	}
+}
+
+func TestReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/td.json"
+	bad := dir + "/bad.json"
+	if err := os.WriteFile(good, []byte(`{"family":"f","containerDefinitions":[{"name":"w"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`{"family":"f"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if td, err := ReadTaskDefinitionFile(good); err != nil || td.Family != "f" {
+		t.Errorf("ReadTaskDefinitionFile(good) = %+v, %v", td, err)
+	}
+	if _, err := ReadTaskDefinitionFile(bad); !errors.Is(err, ErrNoContainers) || !strings.Contains(err.Error(), bad) {
+		t.Errorf("ReadTaskDefinitionFile(bad) error = %v, want ErrNoContainers naming the file", err)
+	}
+	if _, err := ReadTaskDefinitionFile(dir + "/missing.json"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file error = %v", err)
+	}
+	if sf, err := ReadScriptFile(good); err != nil || sf.Path != good || sf.Content == "" {
+		t.Errorf("ReadScriptFile = %+v, %v", sf, err)
+	}
+}

@@ -1,0 +1,21 @@
+// Package check finds the broken signal path before it drops jobs: it reads an ECS task
+// definition (and, when given, entry point scripts, the service's deployment configuration
+// and live evidence) and reports how SIGTERM would reach Sidekiq when ECS stops the task.
+//
+// How ECS stops a task: SIGTERM to each container's PID 1, SIGKILL after stopTimeout. Sidekiq
+// must be PID 1 itself (exec form, or a shell/script that ends in `exec`), or sit below an
+// init that forwards TERM to it. A shell that waits for Sidekiq as its child is the classic
+// failure: as PID 1 it ignores TERM, Sidekiq is SIGKILLed and its running jobs are lost.
+//
+// The engine is pure: Run takes Inputs built from this package's own types (ParseTaskDefinition
+// for JSON files, NewTaskDefinition or the struct fields for values the ECS client read) and
+// returns a Result — Findings with stable IDs (SP001…SP015), Targets with the numbers it
+// settled on, and a Summary. It never prints; internal/report renders a Result as text, JSON
+// or Markdown, and Result.ExitCode gives `drainctl check`'s exit code (0, or 7).
+//
+// What is proven against behaviour (behaviour_test.go): for corpus commands run as real
+// local-process tasks of the ECS simulator with a real Sidekiq, the ones Run flags as broken
+// are the ones whose job was lost, and the ones it passes requeued their job. The shell model
+// behind the SP002 warning (bash execs a lone or last command of a two-part list, dash does
+// not) is checked against the machine's real bash and dash (shell_test.go).
+package check

@@ -1,0 +1,4 @@
+#!/bin/bash
+trap '' TERM   # "ECS kills us too early", so ignore it
+cd /app
+bundle exec sidekiq "$@"
