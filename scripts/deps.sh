@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs what drainctl's tests and demo need, when it is missing:
 #   - redis-server and ruby-sidekiq 6.4.1 (Debian bookworm), ruby-concurrent;
+#   - tini and dumb-init (the inits the signal-path tests run as a task's PID 1) and
+#     ruby-redis-namespace (Sidekiq 6's namespaced Redis connection);
 #   - Sidekiq 7.3.2 with ruby-redis-client and ruby-connection-pool from Debian trixie,
 #     downloaded through a private apt configuration (the system's apt state is untouched)
 #     and unpacked with dpkg -x into $DRAINCTL_CACHE (default: ~/.cache/drainctl).
@@ -17,7 +19,7 @@ die() { echo "deps: error: $*" >&2; exit 1; }
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo -n "$@"
-  else die "need root to run '$*' (run this script as root, or install redis-server ruby-sidekiq ruby-concurrent yourself)"
+  else die "need root to run '$*' (run this script as root, or install redis-server ruby-sidekiq ruby-concurrent tini dumb-init ruby-redis-namespace yourself)"
   fi
 }
 
@@ -34,6 +36,9 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 dpkg -s ruby-sidekiq >/dev/null 2>&1 || missing+=(ruby-sidekiq)
 dpkg -s ruby-concurrent >/dev/null 2>&1 || missing+=(ruby-concurrent)
+dpkg -s tini >/dev/null 2>&1 || missing+=(tini)
+dpkg -s dumb-init >/dev/null 2>&1 || missing+=(dumb-init)
+dpkg -s ruby-redis-namespace >/dev/null 2>&1 || missing+=(ruby-redis-namespace)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   apt_update

@@ -5,44 +5,50 @@ package check_test
 // Sidekiq worker busy on a long job, scale the service to zero (ECS stops the task: SIGTERM,
 // then SIGKILL after the stop timeout), and compare what happened with what `check` said.
 //
-// What is real and what is emulated, precisely:
+// What is real and what is substituted, precisely:
 //   - Real: redis-server, Sidekiq 6.4.1 (and 7.3.2 for two cases), the shells (/bin/sh is
-//     Debian's dash 0.5.12, bash 5.2), the corpus's own command/entryPoint/entrypoint script
-//     text, the simulator's task lifecycle driven through aws-sdk-go-v2 (UpdateService,
+//     Debian's dash 0.5.12, bash 5.2), tini 0.19.0 and dumb-init 1.2.5 (Debian's), the corpus's
+//     own command/entryPoint/entrypoint script text and its linuxParameters.initProcessEnabled,
+//     the simulator's task lifecycle driven through aws-sdk-go-v2 (UpdateService,
 //     DescribeTasks), and the exit code ECS reports.
-//   - Substituted: the corpus's `bundle exec sidekiq -t N …` becomes the harness's Sidekiq
-//     command (testenv.SidekiqCommand, -t 2) and `/app` becomes the repository folder; the
-//     stop timeout is 7 s of real time (>= 2 + 5, so only the signal path decides).
-//   - Container PID 1 semantics: the simulator signals a task's process group, which is not
-//     what Docker does. So each task's process is this test binary in "pid1" mode: it starts
-//     the container's argv as PID 1 of new PID and mount namespaces (with their own /proc)
-//     in its own session and passes SIGTERM to that PID 1 only. The kernel then applies the real rules: a PID 1 without a
-//     TERM handler (a shell waiting for its child) never sees the signal, and when PID 1 dies
-//     every process of the namespace is SIGKILLed. The simulator's SIGKILL of the helper
-//     reaches PID 1 through PR_SET_PDEATHSIG, so the namespace dies with it, like a container.
-//   - initProcessEnabled (docker --init, i.e. tini without -g) is emulated by this binary in
-//     "init" mode as PID 1: TERM/INT go to its one child only, and it exits when the child
-//     exits (tini's rule; tini itself is not installed here). With an init, a shell that
-//     dies of TERM makes PID 1 exit at once with 128+15 = 143: Sidekiq is killed
-//     immediately instead of after the stop timeout, so the exit code is 143, not 137.
+//   - Container PID 1: the simulator's own (ecssim.PID1Semantics): the task's command runs as
+//     PID 1 of a PID namespace of its own with its own /proc, SIGTERM goes to that PID 1
+//     only (as `docker stop` does) and SIGKILL to everything after the stop timeout. The
+//     kernel then applies the real rules: a PID 1 without a TERM handler (a shell waiting for
+//     its child) never sees the signal, and when PID 1 dies every process of the namespace is
+//     SIGKILLed.
+//   - initProcessEnabled: the simulator runs the command as `tini -- <command>` (what
+//     docker --init runs, tini without -g) with the real tini as PID 1. With an init, a shell
+//     that does not exec dies of the TERM tini hands it and tini exits at once with 128+15 =
+//     143: Sidekiq is killed immediately instead of after the stop timeout, so the exit
+//     code is 143, not 137 (unless a TERM trap keeps the shell alive: then 137). tini -g and
+//     dumb-init in entryPoint run as given (the real programs as PID 1): with exec they stop
+//     cleanly; in front of `sh -c "cd … && sidekiq"` (two cases built from the corpus's
+//     good-tini-g and good-dumb-init-sh-exec by replacing their command) they signal Sidekiq
+//     too, but exit with the shell at once and the kernel kills Sidekiq before it has
+//     requeued its job.
+//   - Nothing is emulated any more: the earlier stand-in (this binary re-executed as PID 1 of
+//     new PID and mount namespaces, emulating docker --init) is gone; everything it showed
+//     (PID 1's signal rules, a /proc of the namespace's own, the namespace dying with its
+//     PID 1, tini's forward-then-exit) the simulator and the real tini now do.
+//   - Substituted: the corpus's `bundle exec sidekiq [-C …] -t N …` becomes the harness's
+//     Sidekiq command (testenv.SidekiqCommand, -t 2), `/app` becomes the repository folder
+//     and an init given by absolute path in entryPoint (`/sbin/tini`) the one installed in
+//     PATH; the stop timeout is 7 s of real time (>= 2 + 5, so only the signal path decides).
 //
 // Verdicts compared: check "broken" (an error-level signal-path finding) ⇔ the job was not
 // pushed back to Redis, the process is still listed in `processes` and the task's exit code
-// is 137/143 (which check's live evidence, SP013, then reports); check "ok" ⇔ Sidekiq logged
-// "Pushed 1 jobs back", the job is back in queue:default, the process unlisted itself and
-// the task exited 0. Warnings (SP002: depends on the shell) are pinned to what this
-// machine's shells do.
+// is the one in the table, 137 or 143 (which check's live evidence, SP013, then reports);
+// check "ok" ⇔ Sidekiq logged "Pushed 1 jobs back", the job is back in queue:default, the
+// process unlisted itself and the task exited 0. Warnings (SP002: depends on the shell) are
+// pinned to what this machine's shells do.
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,120 +63,21 @@ import (
 	"github.com/drainctl/drainctl/internal/testenv"
 )
 
-const (
-	envPID1Mode = "DRAINCTL_CHECK_TEST_MODE" // "pid1" or "nsinit": this binary is a helper, not tests
-	envWantInit = "DRAINCTL_CHECK_TEST_INIT" // "1": run the argv under the emulated docker --init
-)
+// inits are the init programs the corpus names in entryPoint, by base name.
+var inits = map[string]bool{"tini": true, "dumb-init": true}
 
-func TestMain(m *testing.M) {
-	switch os.Getenv(envPID1Mode) {
-	case "pid1":
-		os.Exit(pid1Main(os.Args[1:]))
-	case "nsinit":
-		os.Exit(nsinitMain(os.Args[1:]))
+// resolveInit replaces an init named in argv[0] by the one installed in PATH (the corpus
+// says /sbin/tini, Debian installs /usr/bin/tini); the test is skipped when it is missing.
+func resolveInit(t *testing.T, argv []string) []string {
+	t.Helper()
+	if len(argv) == 0 || !inits[filepath.Base(argv[0])] {
+		return argv
 	}
-	os.Exit(m.Run())
-}
-
-// helperEnv is os.Environ without the helper switches, plus extra.
-func helperEnv(extra ...string) []string {
-	var env []string
-	for _, e := range os.Environ() {
-		if strings.HasPrefix(e, envPID1Mode+"=") || strings.HasPrefix(e, envWantInit+"=") {
-			continue
-		}
-		env = append(env, e)
-	}
-	return append(env, extra...)
-}
-
-// pid1Main runs argv as PID 1 of new PID and mount namespaces (under the emulated init when
-// asked) and passes SIGTERM/SIGINT to that PID 1 only, like `docker stop`.
-func pid1Main(argv []string) int {
-	runtime.LockOSThread() // PDEATHSIG fires when the starting thread exits: keep it
-	if len(argv) == 0 {
-		fmt.Fprintln(os.Stderr, "pid1: no command")
-		return 125
-	}
-	self, err := os.Executable()
+	p, err := exec.LookPath(filepath.Base(argv[0]))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "pid1: %v\n", err)
-		return 125
+		testenv.Missing(t, "%s: %v", filepath.Base(argv[0]), err)
 	}
-	cmd := exec.Command(self, argv...)
-	cmd.Env = append(helperEnv(), envPID1Mode+"=nsinit", envWantInit+"="+os.Getenv(envWantInit))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS, Setsid: true, Pdeathsig: syscall.SIGKILL}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "pid1: start %q in new PID and mount namespaces: %v\n", argv[0], err)
-		return 125
-	}
-	go func() {
-		for s := range sigs {
-			fmt.Fprintf(os.Stderr, "pid1: %v to PID 1 of the namespace\n", s)
-			_ = cmd.Process.Signal(s)
-		}
-	}()
-	_ = cmd.Wait()
-	return containerExit(cmd.ProcessState)
-}
-
-// nsinitMain runs as PID 1 of the new namespaces: it mounts a /proc of its own (Sidekiq
-// reads /proc/<pid>/status in its heartbeat), then either becomes the container's command
-// (exec, keeping PID 1) or runs it under the emulated docker --init.
-func nsinitMain(argv []string) int {
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		fmt.Fprintf(os.Stderr, "nsinit: make / private: %v\n", err)
-		return 125
-	}
-	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
-		fmt.Fprintf(os.Stderr, "nsinit: mount /proc: %v\n", err)
-		return 125
-	}
-	init := os.Getenv(envWantInit) == "1"
-	env := helperEnv()
-	if init {
-		return initMain(argv, env)
-	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "nsinit: %v\n", err)
-		return 127
-	}
-	err = syscall.Exec(path, argv, env)
-	fmt.Fprintf(os.Stderr, "nsinit: exec %s: %v\n", path, err)
-	return 126
-}
-
-// initMain is the emulated docker --init (tini without -g), running as PID 1: it forwards
-// TERM/INT to its one child and exits as soon as that child exits.
-func initMain(argv, env []string) int {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "init: %v\n", err)
-		return 125
-	}
-	go func() {
-		for s := range sigs {
-			_ = cmd.Process.Signal(s)
-		}
-	}()
-	_ = cmd.Wait()
-	return containerExit(cmd.ProcessState)
-}
-
-// containerExit is the exit code Docker reports: the status, or 128+signal.
-func containerExit(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return append([]string{p}, argv[1:]...)
 }
 
 // shellQuote quotes a word for sh.
@@ -247,44 +154,59 @@ func containerArgv(t *testing.T, in check.Input, c check.Container, sidekiq []st
 
 func TestBehaviourMatchesCheck(t *testing.T) {
 	t.Parallel()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Refuse to run a meaningless proof where PID namespaces are unavailable.
-	probe := exec.Command("/bin/true")
-	probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
-	if err := probe.Run(); err != nil {
-		testenv.Missing(t, "PID and mount namespaces (CLONE_NEWPID|CLONE_NEWNS) unavailable: %v", err)
+	// Refuse to run a meaningless proof where a task's command cannot be a container's PID 1.
+	if !ecssim.PID1Semantics() {
+		testenv.Missing(t, "PID namespaces for the simulator's task processes (root and util-linux unshare)")
 	}
 	type outcome string
 	const (
 		clean  outcome = "clean"  // Sidekiq got TERM: job pushed back, exit 0
-		killed outcome = "killed" // Sidekiq was killed: job lost, exit 137 (143 under an init)
+		killed outcome = "killed" // Sidekiq was killed: job lost, exit 137 or 143 (see exit)
 	)
 	tests := []struct {
 		corpus  string
 		version testenv.SidekiqVersion
 		want    outcome
+		exit    int32 // the container's exit code ECS reports
 		note    string
+		// shell, when set, replaces the container's command with `sh -c shell` (a case built
+		// from a corpus one, to run an init in front of a shell without exec).
+		shell string
 	}{
-		{"good-exec-form", testenv.Sidekiq6, clean, ""},
-		{"sp003-no-init", testenv.Sidekiq6, clean, "sh -c \"exec …\""},
-		{"good-init-process-ec2", testenv.Sidekiq6, clean, "init + sh -c \"cd && exec …\""},
-		{"good-entrypoint-exec", testenv.Sidekiq6, clean, "entrypoint script with exec \"$@\""},
-		{"sp001-cd-semicolon", testenv.Sidekiq6, killed, "sh -c \"cd; sidekiq\": TERM dropped, SIGKILL at the stop timeout"},
-		{"sp001-and", testenv.Sidekiq6, killed, "init + sh -c \"cd && sidekiq\": the init does not save it"},
-		{"sp005-trap-swallows", testenv.Sidekiq6, killed, "entrypoint script that traps TERM"},
+		{"good-exec-form", testenv.Sidekiq6, clean, 0, "", ""},
+		{"sp003-no-init", testenv.Sidekiq6, clean, 0, "sh -c \"exec …\"", ""},
+		{"good-init-process-ec2", testenv.Sidekiq6, clean, 0, "initProcessEnabled (tini) + sh -c \"cd && exec …\"", ""},
+		{"good-tini-g", testenv.Sidekiq6, clean, 0, "entryPoint tini -g -- + exec form", ""},
+		{"good-dumb-init-sh-exec", testenv.Sidekiq6, clean, 0, "entryPoint dumb-init -- + sh -c \"exec …\"", ""},
+		{"good-entrypoint-exec", testenv.Sidekiq6, clean, 0, "entrypoint script with exec \"$@\"", ""},
+		{"sp001-cd-semicolon", testenv.Sidekiq6, killed, 137, "sh -c \"cd; sidekiq\": TERM dropped, SIGKILL at the stop timeout", ""},
+		{"sp001-and", testenv.Sidekiq6, killed, 143, "initProcessEnabled (tini) + sh -c \"cd && sidekiq\": the init does not save it", ""},
+		// tini -g and dumb-init do signal Sidekiq too, but the shell dies of the same TERM,
+		// the init exits with it and the kernel kills Sidekiq before it requeues its job.
+		{"good-tini-g", testenv.Sidekiq6, killed, 143, "tini -g + sh -c \"cd && sidekiq\"", "cd /app && bundle exec sidekiq -t 40"},
+		{"good-dumb-init-sh-exec", testenv.Sidekiq6, killed, 143, "dumb-init + sh -c \"cd && sidekiq\"", "cd /app && bundle exec sidekiq"},
+		// Under initProcessEnabled: the script's TERM trap keeps its shell alive, so the
+		// SIGKILL at the stop timeout ends it (137), not the init.
+		{"sp005-trap-swallows", testenv.Sidekiq6, killed, 137, "initProcessEnabled + entrypoint script that traps TERM", ""},
 		// Warnings, pinned to this machine's shells: dash does not exec a lone command, bash does.
-		{"sp002-lone-sh", testenv.Sidekiq6, killed, "dash keeps a lone command as a child"},
-		{"sp002-bash-and", testenv.Sidekiq6, clean, "bash 5.2 execs the last command of `a && b`"},
-		{"good-exec-form", testenv.Sidekiq7, clean, ""},
-		{"sp001-cd-semicolon", testenv.Sidekiq7, killed, ""},
+		{"sp002-lone-sh", testenv.Sidekiq6, killed, 143, "initProcessEnabled + dash, which keeps a lone command as a child", ""},
+		{"sp002-bash-and", testenv.Sidekiq6, clean, 0, "bash 5.2 execs the last command of `a && b`", ""},
+		{"good-exec-form", testenv.Sidekiq7, clean, 0, "", ""},
+		{"sp001-cd-semicolon", testenv.Sidekiq7, killed, 137, "", ""},
 	}
 	for _, tc := range tests {
-		t.Run(tc.corpus+"/"+string(tc.version), func(t *testing.T) {
+		name := tc.corpus + "/" + string(tc.version)
+		if tc.shell != "" {
+			name = tc.corpus + "+sh-and/" + string(tc.version)
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			in := loadCase(t, tc.corpus)
+			if tc.shell != "" {
+				for i := range in.TaskDefinition.Containers {
+					in.TaskDefinition.Containers[i].Command = []string{"sh", "-c", tc.shell}
+				}
+			}
 			res, err := check.Run(in)
 			if err != nil {
 				t.Fatal(err)
@@ -309,12 +231,12 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 					ctr = x
 				}
 			}
-			argv := containerArgv(t, in, ctr, sk, t.TempDir())
-			t.Logf("check: %s; running %q (init: %v)", verdict, argv, ctr.InitProcessEnabled != nil && *ctr.InitProcessEnabled)
-			env = append(env, envPID1Mode+"=pid1")
-			if ctr.InitProcessEnabled != nil && *ctr.InitProcessEnabled {
-				env = append(env, envWantInit+"=1")
+			argv := resolveInit(t, containerArgv(t, in, ctr, sk, t.TempDir()))
+			initEnabled := ctr.InitProcessEnabled != nil && *ctr.InitProcessEnabled
+			if _, err := exec.LookPath("tini"); initEnabled && err != nil {
+				testenv.Missing(t, "tini for initProcessEnabled: %v", err)
 			}
+			t.Logf("check: %s; running %q (initProcessEnabled: %v)", verdict, argv, initEnabled)
 
 			rdb := r.Client(t)
 			ctx := context.Background()
@@ -330,12 +252,12 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 			t.Cleanup(func() { _ = sim.Close() })
 			sim.CreateCluster("c")
 			tdARN, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: in.TaskDefinition.Family,
-				Containers: []ecssim.Container{{Name: c, Image: ctr.Image}}})
+				Containers: []ecssim.Container{{Name: c, Image: ctr.Image, InitProcessEnabled: ctr.InitProcessEnabled}}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := sim.CreateService(ecssim.ServiceSpec{Cluster: "c", Name: "worker", TaskDefinition: tdARN, DesiredCount: 1,
-				Process: &ecssim.ProcessTemplate{Argv: append([]string{self}, argv...), Env: env, Dir: testenv.RepoRoot(),
+				Process: &ecssim.ProcessTemplate{Argv: argv, Env: env, Dir: testenv.RepoRoot(),
 					HostnameEnv: "DYNO", StopTimeout: 7 * time.Second, LogDir: logDir}}); err != nil {
 				t.Fatal(err)
 			}
@@ -405,9 +327,9 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 						exit, requeued, pushed, listed, sp013)
 				}
 			case killed:
-				if exit != 137 && exit != 143 || requeued || pushed || !listed || !sp013 {
-					t.Errorf("want Sidekiq killed (exit 137/143, job lost, process still listed, SP013); got exit %d, requeued %v, pushed %v, listed %v, SP013 %v",
-						exit, requeued, pushed, listed, sp013)
+				if exit != tc.exit || requeued || pushed || !listed || !sp013 {
+					t.Errorf("want Sidekiq killed (exit %d, job lost, process still listed, SP013); got exit %d, requeued %v, pushed %v, listed %v, SP013 %v",
+						tc.exit, exit, requeued, pushed, listed, sp013)
 				}
 			}
 		})

@@ -48,6 +48,23 @@
 //     under `sh -c 'trap : TERM; "$@"'`, the SIGTERM goes to that shell only and the command
 //     never hears it. When the leader exits, the rest of its group is killed (as a container's
 //     processes die with its PID 1). Every process is reaped; Close kills what is left.
+//   - PID 1 (PID1Semantics: as root, with util-linux unshare): each task's command runs as
+//     PID 1 of a PID namespace of its own, with its own /proc, so the kernel's PID 1 rules
+//     apply as in a container: PID 1 never dies of a signal it has no handler for (a shell
+//     waiting for its child ignores the SIGTERM, so does `sleep`), and when PID 1 exits every
+//     other process of the namespace is SIGKILLed. Without it (not root) the command is a
+//     plain process-group leader and dies of an unhandled SIGTERM.
+//   - initProcessEnabled: when the task definition's first container sets
+//     linuxParameters.initProcessEnabled, the command runs as `tini -- <command>`, tini being
+//     found in PATH (Docker's --init runs docker-init, which is tini, this way: no -g). tini is
+//     then PID 1: it forwards SIGTERM to its one child only and exits, with the child's
+//     status (128+signal when the child died of one), as soon as that child exits. So an
+//     exec-form command stops cleanly, while `sh -c "a && sidekiq"` under an init exits 143
+//     at once: the shell, no longer PID 1, dies of the SIGTERM, tini exits with it and the
+//     kernel SIGKILLs Sidekiq. When tini is not installed such a task fails to start
+//     (TaskFailedToStart, "CannotStartContainerError: initProcessEnabled is true but the
+//     init (tini …) is not installed") rather than running without its init. Without
+//     PID1Semantics tini still runs and forwards signals, but is not PID 1 (it warns so).
 //   - Faults: throttling and 5xx bursts, latency, AccessDenied and UnknownOperation per op,
 //     tasks that fail to start, rollouts that never complete. Calls counts requests per op.
 //
@@ -57,8 +74,8 @@
 // list comes in one page), placement, capacity, load balancers and health checks, task
 // definition deregistration, task sets, scale-in protection, daemon services, container
 // dependencies and non-essential containers (only the first container is a process;
-// others are reported alongside it), the image's STOPSIGNAL, initProcessEnabled (recorded,
-// not acted on), launch-rate backoff after failed tasks, retention of stopped tasks (they
+// others are reported alongside it), the image's STOPSIGNAL, the rest of linuxParameters
+// (only initProcessEnabled is acted on), launch-rate backoff after failed tasks, retention of stopped tasks (they
 // are kept for the simulator's life), the throttling token bucket (only injected bursts),
 // and the periodic repetition of steady-state events. A simulated (non-process) task that
 // is stopped reports exit code 0.

@@ -59,6 +59,10 @@ type containerDef struct {
 	EntryPoint  []string `json:"entryPoint"`
 	Essential   *bool    `json:"essential"`
 	StopTimeout *int32   `json:"stopTimeout"`
+	// LinuxParameters carries initProcessEnabled, which runs a process task under tini.
+	LinuxParameters *struct {
+		InitProcessEnabled *bool `json:"initProcessEnabled"`
+	} `json:"linuxParameters"`
 	Environment []struct {
 		Name  string `json:"name"`
 		Value string `json:"value"`

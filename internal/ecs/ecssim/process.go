@@ -26,12 +26,30 @@ var PID1Semantics = sync.OnceValue(func() bool {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		return false
 	}
-	return exec.Command("unshare", "--pid", "--fork", "--kill-child", "--", "true").Run() == nil
+	return exec.Command("unshare", append(unsharePrefix[1:], "true")...).Run() == nil
 })
 
-// unsharePrefix runs a task's command as PID 1 of a new PID namespace; --kill-child ends
-// the namespace when unshare itself is killed.
-var unsharePrefix = []string{"unshare", "--pid", "--fork", "--kill-child", "--"}
+// unsharePrefix runs a task's command as PID 1 of a new PID namespace with a /proc of its
+// own (as in a container: Sidekiq reads /proc/<its pid>/status for its RSS, and its pid is
+// the namespace's); --kill-child ends the namespace when unshare itself is killed.
+var unsharePrefix = []string{"unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--"}
+
+// initProgram is the init that initProcessEnabled runs as the task's PID 1: Docker's
+// --init is docker-init, which is tini, started as `docker-init -- <command>` (no -g).
+const initProgram = "tini"
+
+// lookInit finds initProgram in PATH; a variable so tests can make it missing.
+var lookInit = func() (string, error) { return exec.LookPath(initProgram) }
+
+// initEnabled reports whether the task definition's first container (the one that runs as
+// the task's process) sets linuxParameters.initProcessEnabled.
+func initEnabled(td *taskDef) bool {
+	if td == nil || len(td.containers) == 0 {
+		return false
+	}
+	lp := td.containers[0].LinuxParameters
+	return lp != nil && lp.InitProcessEnabled != nil && *lp.InitProcessEnabled
+}
 
 // closeGrace caps the SIGTERM→SIGKILL wait of processes still running at Close.
 const closeGrace = 5 * time.Second
@@ -61,6 +79,13 @@ func (s *Sim) startProcess(t *task) error {
 	argv := pt.Argv
 	if pt.BrokenSignalPath {
 		argv = append([]string{"sh", "-c", brokenWrapper, "sh"}, pt.Argv...)
+	}
+	if initEnabled(t.td) {
+		tini, err := lookInit()
+		if err != nil {
+			return fmt.Errorf("initProcessEnabled is true but the init (%s, what docker --init runs as docker-init) is not installed: %w", initProgram, err)
+		}
+		argv = append([]string{tini, "--"}, argv...)
 	}
 	ns := PID1Semantics()
 	if ns {

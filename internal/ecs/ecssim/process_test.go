@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -220,6 +221,144 @@ func TestCloseKillsProcesses(t *testing.T) {
 	for _, ti := range s.Tasks("c", "svc") {
 		if ti.LastStatus != "STOPPED" || ti.ExitCode == nil || *ti.ExitCode != 137 {
 			t.Errorf("after Close task %s: %s exit %v", ti.ID, ti.LastStatus, ti.ExitCode)
+		}
+	}
+}
+
+// setupContainer is setup with the task definition's container given by the test.
+func setupContainer(t *testing.T, s *ecssim.Sim, spec ecssim.ServiceSpec, c ecssim.Container) {
+	t.Helper()
+	s.CreateCluster("c")
+	arn, err := s.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "worker", Containers: []ecssim.Container{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Cluster, spec.TaskDefinition, spec.Name = "c", arn, "svc"
+	if err := s.CreateService(spec); err != nil {
+		t.Fatalf("create service: %v", err)
+	}
+}
+
+// taskProcs lists the live processes (host PIDs, with their command line) that carry the
+// task's ECSSIM_TASK_ARN in their environment, whatever their process group: tini and
+// dumb-init move their child to a group of its own. A zombie has no environment left.
+func taskProcs(arn string) []string {
+	var out []string
+	envs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range envs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte("\x00ECSSIM_TASK_ARN="+arn+"\x00")) && !bytes.HasPrefix(b, []byte("ECSSIM_TASK_ARN="+arn+"\x00")) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline"))
+		out = append(out, filepath.Base(filepath.Dir(p))+" "+strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+	return out
+}
+
+// TestInitProcessEnabled runs tasks whose container sets initProcessEnabled: the
+// simulator starts them under the real tini (docker --init) as PID 1 of the task's PID
+// namespace, and measures what each command does with the TERM that tini forwards to its
+// child. The worker stands in for Sidekiq: it handles TERM by recording it and exiting 0.
+func TestInitProcessEnabled(t *testing.T) {
+	t.Parallel()
+	if !ecssim.PID1Semantics() {
+		testenv.Missing(t, "PID namespaces for task processes (root and util-linux unshare)")
+	}
+	if _, err := exec.LookPath("tini"); err != nil {
+		testenv.Missing(t, "tini (scripts/deps.sh installs it): %v", err)
+	}
+	const stopTimeout = 3 * time.Second
+	const worker = `echo up >"$OUT/up"; trap "echo TERM >$OUT/term; exit 0" TERM; while :; do sleep 0.05; done`
+	tests := []struct {
+		name       string
+		argv       []string
+		wantExit   int32
+		workerTERM bool // the worker ran its TERM handler (else it was killed without hearing TERM)
+		killed     bool // the task ended only by the SIGKILL at the stop timeout
+	}{
+		// tini hands TERM to its child, the worker itself: a clean stop.
+		{"exec form", []string{"sh", "-c", worker}, 0, true, false},
+		// tini hands TERM to its child, the outer shell. Not PID 1, without a handler, that
+		// shell dies of it at once; tini exits with 128+15 and, PID 1 gone, the kernel
+		// SIGKILLs the worker before it hears anything: the init makes the loss faster, not
+		// rarer (143 at once instead of 137 at the stop timeout).
+		{"shell compound command", []string{"sh", "-c", "sh -c '" + worker + "' && true"}, 143, false, false},
+		// PID 1 without a TERM handler ignores TERM (137 at the stop timeout without an init,
+		// see TestProcessTasksStop); under tini it is an ordinary process and dies of it.
+		{"no TERM handler", []string{"sh", "-c", `echo up >"$OUT/up"; exec sleep 60`}, 143, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := t.TempDir()
+			s := startSim(t, ecssim.Options{})
+			setupContainer(t, s, ecssim.ServiceSpec{DesiredCount: 1, Process: &ecssim.ProcessTemplate{
+				Argv: tc.argv, Env: []string{"OUT=" + out}, StopTimeout: stopTimeout, LogDir: t.TempDir(),
+			}}, ecssim.Container{Name: "sidekiq", Image: "app:1", InitProcessEnabled: aws.Bool(true)})
+			api := client(s, 3)
+			ti := runningTask(t, s)
+			waitFor(t, 5*time.Second, "the command to start", func() bool {
+				_, err := os.Stat(filepath.Join(out, "up"))
+				return err == nil
+			})
+			procs := taskProcs(ti.ARN)
+			if !strings.Contains(strings.Join(procs, "\n"), "tini -- ") {
+				t.Fatalf("no tini among the task's processes:\n%s", strings.Join(procs, "\n"))
+			}
+			time.Sleep(100 * time.Millisecond) // the worker's trap comes right after "up"
+			if _, err := api.StopTask(ctxT(t), &awsecs.StopTaskInput{Cluster: aws.String("c"), Task: aws.String(ti.ARN), Reason: aws.String("test stop")}); err != nil {
+				t.Fatalf("stop task: %v", err)
+			}
+			tk := stoppedTask(t, api, ti.ARN, 10*time.Second)
+			took := tk.StoppedAt.Sub(*tk.StoppingAt)
+			_, err := os.Stat(filepath.Join(out, "term"))
+			heard := err == nil
+			t.Logf("exit %v after %s; worker heard TERM: %v", aws.ToInt32(tk.Containers[0].ExitCode), took, heard)
+			if c := tk.Containers[0]; c.ExitCode == nil || *c.ExitCode != tc.wantExit {
+				t.Errorf("exit code = %v, want %d", c.ExitCode, tc.wantExit)
+			}
+			if heard != tc.workerTERM {
+				t.Errorf("worker heard TERM = %v, want %v", heard, tc.workerTERM)
+			}
+			if tc.killed != (took >= stopTimeout) {
+				t.Errorf("stopped after %s (stop timeout %s), want killed at the timeout = %v", took, stopTimeout, tc.killed)
+			}
+			if left := taskProcs(ti.ARN); len(left) > 0 {
+				t.Errorf("processes of the task still alive:\n%s", strings.Join(left, "\n"))
+			}
+		})
+	}
+}
+
+// TestInitProcessEnabledWithoutTini: a task that asks for an init the host does not have
+// fails to start with a reason that says so, rather than running without one.
+func TestInitProcessEnabledWithoutTini(t *testing.T) {
+	defer ecssim.SetInitLookup(func() (string, error) { return "", exec.ErrNotFound })()
+	s := startSim(t, ecssim.Options{})
+	setupContainer(t, s, ecssim.ServiceSpec{DesiredCount: 1, Process: &ecssim.ProcessTemplate{Argv: []string{"sleep", "60"}}},
+		ecssim.Container{Name: "sidekiq", Image: "app:1", InitProcessEnabled: aws.Bool(true)})
+	api := client(s, 3)
+	var tk ecstypes.Task
+	waitFor(t, 10*time.Second, "a stopped task", func() bool {
+		out, err := api.ListTasks(ctxT(t), &awsecs.ListTasksInput{Cluster: aws.String("c"), DesiredStatus: ecstypes.DesiredStatusStopped})
+		if err != nil || len(out.TaskArns) == 0 {
+			return false
+		}
+		d, err := api.DescribeTasks(ctxT(t), &awsecs.DescribeTasksInput{Cluster: aws.String("c"), Tasks: out.TaskArns[:1]})
+		if err != nil || len(d.Tasks) != 1 {
+			return false
+		}
+		tk = d.Tasks[0]
+		return true
+	})
+	reason := aws.ToString(tk.StoppedReason)
+	if tk.StopCode != ecstypes.TaskStopCodeTaskFailedToStart || !strings.Contains(reason, "initProcessEnabled") || !strings.Contains(reason, "tini") {
+		t.Errorf("stop code %s, reason %q; want TaskFailedToStart naming initProcessEnabled and tini", tk.StopCode, reason)
+	}
+	for _, ti := range s.Tasks("c", "svc") {
+		if ti.PID != 0 {
+			t.Errorf("task %s got a process (%d) without its init", ti.ID, ti.PID)
 		}
 	}
 }
