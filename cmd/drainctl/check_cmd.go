@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/drainctl/drainctl/internal/check"
+	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/report"
+	"github.com/drainctl/drainctl/internal/sidekiq"
+	"github.com/urfave/cli/v2"
+)
+
+func checkCommand(getenv env) *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "check how SIGTERM reaches Sidekiq when ECS stops a task (shell wrappers, init, stopTimeout vs -t, ...)",
+		UsageText: `drainctl check --task-definition-file F [--task-definition-file F2 ...] [--entrypoint-file SCRIPT] [--container NAME] [--launch-type FARGATE|EC2]
+   drainctl check --cluster C --service S [--redis-url URL]`,
+		Description: `Offline, check reads task definitions as 'aws ecs describe-task-definition' prints them or
+as a register-task-definition input, and entry point scripts from the image's source tree.
+Live, it reads the service's current task definition and deployment configuration, its
+recently stopped tasks (a Sidekiq container that exited 137 was killed after stopTimeout) and,
+with --redis-url, the Sidekiq processes that vanished without removing themselves.
+
+Exit 0 when no error-level finding, 7 when there are errors (or warnings with --strict),
+2 for bad input.`,
+		Flags: flags(ecsFlags(), redisFlags(), outputFlags(), []cli.Flag{
+			sliceFlag("task-definition-file", "task definition JSON file"),
+			sliceFlag("entrypoint-file", "entry point script the image runs"),
+			strFlag("container", "", "the Sidekiq container's name (default: the container whose command mentions sidekiq, else the only one)"),
+			strFlag("launch-type", "", "FARGATE or EC2 (default: from requiresCompatibilities, or the service)"),
+			boolFlag("strict", false, "warnings fail the check too (exit 7)"),
+			boolFlag("brief", false, "leave out the why/fix explanations in text output"),
+		}),
+		Action: func(c *cli.Context) error { return runCheck(c, getenv) },
+	}
+}
+
+func runCheck(c *cli.Context, getenv env) error {
+	o := opts{c, getenv}
+	if err := noArgs(c); err != nil {
+		return err
+	}
+	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	strict, err := o.boolean("strict")
+	if err != nil {
+		return err
+	}
+	brief, err := o.boolean("brief")
+	if err != nil {
+		return err
+	}
+	launchType := strings.ToUpper(o.str("launch-type"))
+	if launchType != "" && launchType != check.LaunchTypeFargate && launchType != check.LaunchTypeEC2 {
+		return usageErr("--launch-type %q: must be FARGATE or EC2", o.str("launch-type"))
+	}
+	refs, err := o.serviceRefs(false)
+	if err != nil {
+		return err
+	}
+	files := o.strs("task-definition-file")
+	if len(files) == 0 && len(refs) == 0 {
+		return &exitError{code: exitUsage, err: errors.New("nothing to check: give --task-definition-file, or --cluster and --service"),
+			hint: "aws ecs describe-task-definition --task-definition worker > td.json; drainctl check --task-definition-file td.json"}
+	}
+	container := o.str("container")
+	var scripts []check.ScriptFile
+	for _, p := range o.strs("entrypoint-file") {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return usageErr("--entrypoint-file: %w", err)
+		}
+		scripts = append(scripts, check.ScriptFile{Path: p, Content: string(data)})
+	}
+
+	var inputs []check.Input
+	for _, p := range files {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return usageErr("--task-definition-file: %w", err)
+		}
+		td, err := check.ParseTaskDefinition(data)
+		if err != nil {
+			return usageErr("--task-definition-file %s: %w", p, err)
+		}
+		inputs = append(inputs, check.Input{Source: p, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType})
+	}
+	if len(refs) > 0 {
+		live, err := liveInputs(c, o, u, refs, container, scripts, launchType)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, live...)
+	}
+
+	res, err := check.Run(inputs...)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err, hint: "name the Sidekiq container with --container"}
+	}
+	fo := report.FindingsOptions{Strict: strict, Brief: brief}
+	r := func(w io.Writer, f format) error {
+		switch f {
+		case formatJSON:
+			return report.WriteFindingsJSON(w, res, fo)
+		case formatMarkdown:
+			return report.WriteFindingsMarkdown(w, res, fo)
+		}
+		return report.WriteFindingsText(w, res, fo)
+	}
+	if err := u.emit(r); err != nil {
+		return err
+	}
+	u.appendStepSummary(r)
+	for _, f := range res.Findings {
+		msg := fmt.Sprintf("%s %s (%s, container %s): %s", f.ID, f.Name, f.Target, f.Container, f.Message)
+		switch f.Severity {
+		case check.SeverityError:
+			u.annotate("error", msg)
+		case check.SeverityWarning:
+			u.annotate("warning", msg)
+		}
+	}
+	if code := res.ExitCode(strict); code != exitOK {
+		what := fmt.Sprintf("%d error(s)", res.Summary.Errors)
+		if strict {
+			what += fmt.Sprintf(", %d warning(s) (--strict)", res.Summary.Warnings)
+		}
+		return &exitError{code: exitCheckFindings, err: fmt.Errorf("check found %s in the signal path", what)}
+	}
+	return nil
+}
+
+// liveInputs reads the services' current task definitions, deployment configurations and
+// stopped tasks, and (with a Redis URL) the processes that vanished.
+func liveInputs(c *cli.Context, o opts, u *ui, refs []ecs.ServiceRef, container string, scripts []check.ScriptFile, launchType string) ([]check.Input, error) {
+	ctx := c.Context
+	ec, err := openECS(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	states, perr := ec.Preflight(ctx, refs, ecs.PreflightOptions{AllowInProgress: true})
+	if perr != nil {
+		if errors.Is(perr, ecs.ErrNotFound) || errors.Is(perr, ecs.ErrAccessDenied) || len(states) == 0 {
+			return nil, ecsErr(perr)
+		}
+		u.warn("%s", oneLine(perr.Error())) // CODE_DEPLOY and the like: still worth checking
+	}
+	var snap *sidekiq.Snapshot
+	if ro, err := o.redisOptions(); err == nil {
+		cl, err := openRedis(ctx, ro, false)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		if snap, err = snapshot(ctx, cl, ro); err != nil {
+			return nil, err
+		}
+	}
+	var inputs []check.Input
+	for _, st := range states {
+		if st.TaskDef == nil {
+			return nil, fmt.Errorf("service %s: its task definition %s could not be read", st.Ref, st.TaskDefinition)
+		}
+		in := check.Input{Source: st.TaskDef.ARN, TaskDefinition: taskDefinition(st.TaskDef), Container: container,
+			EntrypointScripts: scripts, LaunchType: launchType, Deployment: deploymentConfig(st)}
+		if in.LaunchType == "" {
+			in.LaunchType = st.LaunchType
+		}
+		// The container the checks settle on names the exit code that matters.
+		first, err := check.Run(in)
+		if err != nil {
+			return nil, &exitError{code: exitUsage, err: err, hint: "name the Sidekiq container with --container"}
+		}
+		name := container
+		if name == "" && len(first.Targets) > 0 {
+			name = first.Targets[0].Container
+		}
+		live := &check.Live{}
+		var all []ecs.Task
+		stopped, err := ec.Tasks(ctx, st.Ref, "STOPPED")
+		if err != nil {
+			u.warn("list stopped tasks of %s: %v", st.Ref, err)
+		}
+		all = append(all, stopped...)
+		for _, t := range stopped {
+			for _, ct := range t.Containers {
+				if ct.Name != name {
+					continue
+				}
+				stt := check.StoppedTask{TaskID: t.ID, Container: ct.Name, StopCode: t.StopCode, Reason: ct.Reason}
+				if ct.ExitCode != nil {
+					v := int(*ct.ExitCode)
+					stt.ExitCode = &v
+				}
+				live.StoppedTasks = append(live.StoppedTasks, stt)
+			}
+		}
+		if snap != nil {
+			running, err := ec.Tasks(ctx, st.Ref, "RUNNING")
+			if err != nil {
+				u.warn("list running tasks of %s: %v", st.Ref, err)
+			}
+			all = append(all, running...)
+			var tasks []sidekiq.TaskAddress
+			for _, t := range all {
+				tasks = append(tasks, taskAddress(task(t)))
+			}
+			for _, p := range snap.Processes {
+				if p.HashExists {
+					continue
+				}
+				if _, ok := sidekiq.MatchTask(p, tasks); ok {
+					live.VanishedProcesses++
+					live.Vanished = append(live.Vanished, p.Identity)
+				}
+			}
+		}
+		in.Live = live
+		inputs = append(inputs, in)
+	}
+	return inputs, nil
+}

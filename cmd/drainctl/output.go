@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/drain"
+	"github.com/drainctl/drainctl/internal/report"
+)
+
+// ui is where a command writes: the result on stdout (and --report), everything else on
+// stderr, as plain lines or slog records.
+type ui struct {
+	stdout, stderr io.Writer
+	getenv         env
+	out            format
+	reportPath     string
+	reportFormat   format
+	showArgs       bool
+	color          bool
+	tty            bool
+	log            *slog.Logger
+	jsonLogs       bool
+}
+
+// newUI reads the output flags; it fails only on bad input.
+func newUI(o opts, stdout, stderr io.Writer) (*ui, error) {
+	out, err := o.outputFormat()
+	if err != nil {
+		return nil, err
+	}
+	path, rf, err := o.reportFile()
+	if err != nil {
+		return nil, err
+	}
+	lf, err := o.oneOf("log-format", "text", "json")
+	if err != nil {
+		return nil, err
+	}
+	noColor, err := o.boolean("no-color")
+	if err != nil {
+		return nil, err
+	}
+	showArgs, err := o.boolean("show-args")
+	if err != nil {
+		return nil, err
+	}
+	u := &ui{stdout: stdout, stderr: stderr, getenv: o.getenv, out: out, reportPath: path, reportFormat: rf, showArgs: showArgs}
+	u.tty = isTerminal(stderr)
+	u.color = u.tty && !noColor && o.getenv("NO_COLOR") == "" && o.getenv("TERM") != "dumb"
+	if lf == "json" {
+		u.jsonLogs = true
+		u.log = slog.New(slog.NewJSONHandler(stderr, nil))
+	} else {
+		u.log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	return u, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), without x/term.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// warn prints a warning line on stderr (or a slog record with --log-format json).
+func (u *ui) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if u.jsonLogs {
+		u.log.Warn(msg)
+		return
+	}
+	fmt.Fprintf(u.stderr, "drainctl: warning: %s\n", oneLine(msg))
+}
+
+// info prints a progress line on stderr.
+func (u *ui) info(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if u.jsonLogs {
+		u.log.Info(msg)
+		return
+	}
+	fmt.Fprintf(u.stderr, "drainctl: %s\n", msg)
+}
+
+// annotate prints a GitHub Actions workflow command on stderr when GITHUB_ACTIONS=true.
+func (u *ui) annotate(level, msg string) {
+	if u.getenv("GITHUB_ACTIONS") != "true" {
+		return
+	}
+	msg = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(msg)
+	fmt.Fprintf(u.stderr, "::%s::%s\n", level, msg)
+}
+
+// renderer writes one result in one format.
+type renderer func(w io.Writer, f format) error
+
+// emit writes the result to stdout in --output's format and to --report in its own.
+func (u *ui) emit(r renderer) error {
+	if err := r(u.stdout, u.out); err != nil {
+		return fmt.Errorf("write the result: %w", err)
+	}
+	if u.reportPath == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := r(&buf, u.reportFormat); err != nil {
+		return fmt.Errorf("render report %s: %w", u.reportPath, err)
+	}
+	if err := os.WriteFile(u.reportPath, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// appendStepSummary appends Markdown to $GITHUB_STEP_SUMMARY when set.
+func (u *ui) appendStepSummary(r renderer) {
+	path := u.getenv(report.StepSummaryEnv)
+	if path == "" {
+		return
+	}
+	var buf bytes.Buffer
+	if err := r(&buf, formatMarkdown); err != nil {
+		u.warn("render the step summary: %v", err)
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = f.Write(append(buf.Bytes(), '\n'))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		u.warn("append to $%s: %v", report.StepSummaryEnv, err)
+	}
+}
+
+// observer is the live progress of a drain.Runner (or of drain/quiet): report.Progress
+// on stderr, or slog records with --log-format json.
+func (u *ui) observer() drain.Observer {
+	if u.jsonLogs {
+		return slogObserver{u.log}
+	}
+	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == formatJSON, Color: u.color})
+}
+
+// runReport renders a drain.Result (deploy and drain) in every format, and writes the
+// CI extras (step summary, annotations).
+func (u *ui) runReport(res drain.Result, command string) error {
+	rep := report.FromResult(res, report.Options{Command: command, Version: versionString(), ShowArgs: u.showArgs, Color: u.color})
+	r := func(w io.Writer, f format) error {
+		switch f {
+		case formatJSON:
+			return report.WriteJSON(w, rep)
+		case formatMarkdown:
+			return report.WriteMarkdown(w, rep)
+		}
+		return report.WriteText(w, rep, report.Options{Command: command, Version: versionString(), ShowArgs: u.showArgs, Color: u.color && w == u.stdout && isTerminal(u.stdout)})
+	}
+	err := u.emit(r)
+	if serr := report.AppendStepSummary(u.getenv, rep); serr != nil {
+		u.warn("append to $%s: %v", report.StepSummaryEnv, serr)
+	}
+	if aerr := report.WriteAnnotations(u.stderr, u.getenv, rep); aerr != nil {
+		u.warn("write annotations: %v", aerr)
+	}
+	return err
+}
+
+// slogObserver writes the Runner's events as slog records (--log-format json).
+type slogObserver struct{ log *slog.Logger }
+
+func (o slogObserver) PhaseStarted(p drain.Phase, at time.Time) {
+	o.log.Info("phase started", "phase", string(p))
+}
+
+func (o slogObserver) PhaseEnded(p drain.Phase, at time.Time, err error) {
+	if err != nil {
+		o.log.Warn("phase ended", "phase", string(p), "error", err.Error())
+		return
+	}
+	o.log.Info("phase ended", "phase", string(p))
+}
+
+func (o slogObserver) DrainProgress(p drain.DrainProgress) {
+	o.log.Info("drain", "phase", string(p.Phase), "total", p.Total, "remaining", p.Remaining)
+}
+
+func (o slogObserver) RolloutPoll(p drain.RolloutPoll) {
+	o.log.Info("rollout", "service", p.Ref.String(), "deployment", p.DeploymentID, "state", p.RolloutState,
+		"running", p.Running, "desired", p.Desired, "pending", p.Pending)
+	for _, e := range p.Events {
+		o.log.Info("service event", "service", p.Ref.String(), "message", e.Message)
+	}
+}
+
+func (o slogObserver) Warning(msg string) { o.log.Warn(msg) }
