@@ -104,10 +104,11 @@ func (p *Progress) PhaseEnded(ph drain.Phase, at time.Time, err error) {
 func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	longest := ""
+	longest, longestJID := "", ""
 	if len(dp.Longest) > 0 {
 		l := dp.Longest[0]
 		longest = fmt.Sprintf("longest %s %s on %s for %s", l.Class, l.JID, l.Process, l.Running.Round(time.Second))
+		longestJID = l.JID
 	}
 	if p.bars {
 		desc := fmt.Sprintf("%s: %d job(s) left", dp.Phase, dp.Remaining)
@@ -126,7 +127,8 @@ func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 		_ = p.bar.Set(dp.Total - dp.Remaining)
 		return
 	}
-	key := fmt.Sprintf("%s %d/%d %s %s", dp.Phase, dp.Remaining, dp.Total, states(dp.Processes), longest)
+	// The longest job by jid, not its running time, which changes at every poll.
+	key := fmt.Sprintf("%s %d/%d %s %s", dp.Phase, dp.Remaining, dp.Total, states(dp.Processes), longestJID)
 	if key == p.lastDrain {
 		return
 	}

@@ -446,6 +446,8 @@ func TestProgressPlainLines(t *testing.T) {
 	p.PhaseStarted(drain.PhaseDrain, t0)
 	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: long})
 	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: long}) // no change: no line
+	longer := []drain.RunningJob{{JID: "j2", Class: "LongJob", Process: id1, Running: 97 * time.Second}}
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: longer}) // the same job, only older: no line
 	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 0, Processes: map[drain.State]int{drain.StateDrained: 2}})
 	p.PhaseEnded(drain.PhaseDrain, t0.Add(33*time.Second), nil)
 	p.RolloutPoll(drain.RolloutPoll{Ref: ref, DeploymentID: "ecs-svc/1", RolloutState: "IN_PROGRESS", Desired: 2, Running: 1, Pending: 1, Deployments: 2,
