@@ -95,6 +95,9 @@ func taskDefinition(td *ecs.TaskDefinitionInfo) check.TaskDefinition {
 			v := int(*c.StopTimeout)
 			cc.StopTimeout = &v
 		}
+		for _, d := range c.DependsOn {
+			cc.DependsOn = append(cc.DependsOn, check.Dependency{ContainerName: d.ContainerName, Condition: d.Condition})
+		}
 		cs = append(cs, cc)
 	}
 	t := check.NewTaskDefinition(td.Family, int(td.Revision), td.NetworkMode, td.RequiresCompatibilities, cs...)

@@ -87,6 +87,14 @@ type ContainerDefinition struct {
 	User               string            `json:"user,omitempty"`
 	WorkingDirectory   string            `json:"workingDirectory,omitempty"`
 	Environment        map[string]string `json:"environment,omitempty"`
+	// DependsOn orders start and stop: a container stops before those it depends on.
+	DependsOn []ContainerDependency `json:"dependsOn,omitempty"`
+}
+
+// ContainerDependency is one dependsOn entry of a container definition.
+type ContainerDependency struct {
+	ContainerName string `json:"containerName"`
+	Condition     string `json:"condition"` // START, COMPLETE, SUCCESS, HEALTHY
 }
 
 // Preflight reads every service of refs (batched DescribeServices by cluster, at most 10 per
@@ -383,6 +391,9 @@ func taskDefinitionInfo(td *ecstypes.TaskDefinition) *TaskDefinitionInfo {
 		}
 		if cd.LinuxParameters != nil {
 			c.InitProcessEnabled = cd.LinuxParameters.InitProcessEnabled
+		}
+		for _, d := range cd.DependsOn {
+			c.DependsOn = append(c.DependsOn, ContainerDependency{ContainerName: aws.ToString(d.ContainerName), Condition: string(d.Condition)})
 		}
 		if len(cd.Environment) > 0 {
 			c.Environment = map[string]string{}

@@ -175,3 +175,37 @@ func TestPreflightInactive(t *testing.T) {
 		t.Errorf("Preflight = %v, want %q", err, want)
 	}
 }
+
+// TestPreflightTaskDefinitionDetail: what the signal-path checks need from the task definition
+// (init, dependsOn) is copied out of the SDK's types.
+func TestPreflightTaskDefinitionDetail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	arn, err := e.sim.RegisterTaskDefinition(ecssim.TaskDefinition{Raw: []byte(`{
+		"family": "withproxy",
+		"containerDefinitions": [
+			{"name": "sidekiq", "image": "app:1", "command": ["bundle", "exec", "sidekiq"],
+			 "linuxParameters": {"initProcessEnabled": true},
+			 "dependsOn": [{"containerName": "proxy", "condition": "START"}]},
+			{"name": "proxy", "image": "envoy:1", "essential": true}
+		]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := e.service(t, "w", func(s *ecssim.ServiceSpec) { s.TaskDefinition = arn })
+	td := e.steady(t, ref)[0].TaskDef
+	if td == nil || len(td.Containers) != 2 {
+		t.Fatalf("task definition detail = %+v", td)
+	}
+	sk := td.Containers[0]
+	if sk.InitProcessEnabled == nil || !*sk.InitProcessEnabled {
+		t.Errorf("initProcessEnabled = %v, want true", sk.InitProcessEnabled)
+	}
+	want := []ecs.ContainerDependency{{ContainerName: "proxy", Condition: "START"}}
+	if !slices.Equal(sk.DependsOn, want) {
+		t.Errorf("dependsOn = %+v, want %+v", sk.DependsOn, want)
+	}
+	if len(td.Containers[1].DependsOn) != 0 {
+		t.Errorf("proxy dependsOn = %+v, want none", td.Containers[1].DependsOn)
+	}
+}
