@@ -166,6 +166,10 @@ type ServiceResult struct {
 	// Polls is the rollout timeline.
 	Polls   []RolloutPoll   `json:"polls,omitempty"`
 	Outcome *RolloutOutcome `json:"outcome,omitempty"`
+	// OldTasksStopped are the tasks of TasksAtStart that had stopped by the end of the exits
+	// phase, with stop codes and exit codes (the rollout watcher follows only our deployment's
+	// tasks; these show whether the old Sidekiq containers exited 0 or were killed with 137).
+	OldTasksStopped []Task `json:"old_tasks_stopped,omitempty"`
 	// ReplacedTasks are the tasks stopped after a failed rollout because their processes
 	// were quiet; KeptQuietTasks are those left running (OnRolloutFailureLeave or an error).
 	ReplacedTasks  []string `json:"replaced_tasks,omitempty"`

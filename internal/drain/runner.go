@@ -779,6 +779,7 @@ func (x *run) exits(ctx context.Context) (err error) {
 		obs := x.poll(ctx)
 		x.progress(PhaseExits, obs, deadline)
 		if obs != nil && allLeft(obs) {
+			x.recordOldStops(ctx)
 			return nil
 		}
 		if !x.cfg.Now().Before(deadline) {
@@ -787,6 +788,7 @@ func (x *run) exits(ctx context.Context) (err error) {
 					x.warn("process %s still running %v after the rollout: not part of this service?", p.Identity, x.cfg.ExitTimeout)
 				}
 			}
+			x.recordOldStops(ctx)
 			return nil
 		}
 		if err := x.wait(ctx); err != nil {
@@ -839,6 +841,33 @@ func (x *run) markKilled(ctx context.Context, marked map[string]bool) {
 			for _, id := range ids {
 				x.watcher.MarkDead(id, fmt.Sprintf("task %s container %s exited 137 (SIGKILL after stopTimeout)", t.ID, c.Name))
 				marked[id] = true
+			}
+		}
+	}
+}
+
+// recordOldStops reads each service's stopped tasks once and records those that were running
+// at preflight, for the report.
+func (x *run) recordOldStops(ctx context.Context) {
+	for i, s := range x.svcs {
+		atStart := map[string]bool{}
+		for _, t := range x.res.Services[i].TasksAtStart {
+			atStart[t.ARN] = true
+		}
+		if len(atStart) == 0 {
+			continue
+		}
+		x.count("ecs.Tasks")
+		tasks, err := s.Tasks(ctx, "STOPPED")
+		if err != nil {
+			if ctx.Err() == nil {
+				x.warn("list stopped tasks of %s: %v (the report lacks their exit codes)", s.Ref(), err)
+			}
+			continue
+		}
+		for _, t := range tasks {
+			if atStart[t.ARN] {
+				x.res.Services[i].OldTasksStopped = append(x.res.Services[i].OldTasksStopped, t)
 			}
 		}
 	}

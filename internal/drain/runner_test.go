@@ -669,6 +669,10 @@ func TestRunRescuesOnlyDeadProcesses(t *testing.T) {
 			if p := res.Processes[1]; p.State != StateDead || !strings.Contains(p.Evidence, "exited 137") {
 				t.Errorf("p2 = %+v, want dead with the exit-137 evidence", p)
 			}
+			// The old task that was killed is recorded with its exit code for the report.
+			if got := res.Services[0].OldTasksStopped; len(got) != 1 || got[0].ARN != killedTask(2).ARN {
+				t.Errorf("old tasks stopped = %+v, want p2's killed task", got)
+			}
 			w := f.obs.warnings()
 			if !strings.Contains(w, tt.wantWarning) || !strings.Contains(w, "signal path") {
 				t.Errorf("warnings lack %q and the signal-path cause:\n%s", tt.wantWarning, w)

@@ -290,14 +290,25 @@ func FromResult(res drain.Result, opts Options) Report {
 					rs.Events = append(rs.Events, Event{At: e.At.UTC(), Message: e.Message})
 				}
 			}
-			for _, t := range o.StoppedTasks {
-				st := StoppedTask{ARN: t.ARN, ID: t.ID, StopCode: t.StopCode, StoppedReason: t.StoppedReason,
-					Containers: []ContainerExit{}}
-				for _, c := range t.Containers {
-					st.Containers = append(st.Containers, ContainerExit{Name: c.Name, ExitCode: c.ExitCode, Reason: c.Reason})
-				}
-				rs.StoppedTasks = append(rs.StoppedTasks, st)
+		}
+		// Our deployment's stopped tasks (from the rollout watch), then the old tasks that
+		// stopped during the run, each once.
+		seen := map[string]bool{}
+		var stopped []drain.Task
+		if s.Outcome != nil {
+			stopped = append(stopped, s.Outcome.StoppedTasks...)
+		}
+		for _, t := range append(stopped, s.OldTasksStopped...) {
+			if seen[t.ARN] {
+				continue
 			}
+			seen[t.ARN] = true
+			st := StoppedTask{ARN: t.ARN, ID: t.ID, StopCode: t.StopCode, StoppedReason: t.StoppedReason,
+				Containers: []ContainerExit{}}
+			for _, c := range t.Containers {
+				st.Containers = append(st.Containers, ContainerExit{Name: c.Name, ExitCode: c.ExitCode, Reason: c.Reason})
+			}
+			rs.StoppedTasks = append(rs.StoppedTasks, st)
 		}
 		sort.SliceStable(rs.Events, func(a, b int) bool { return rs.Events[a].At.Before(rs.Events[b].At) })
 		r.Services = append(r.Services, rs)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,11 +151,14 @@ func results() []struct {
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 45.0, "deploy", 45.0, 45.3, "rollout", 45.3, 110.0, "exits", 110.0, 170.0),
 			Processes: procs(drain.StateGone, drain.StateDead, "task 6a5b4c3d2e1f container sidekiq exited 137 (SIGKILL after stopTimeout)"),
 			JobList:   success, Jobs: counts(success),
-			Services: []drain.ServiceResult{service(true, &drain.RolloutOutcome{Result: drain.RolloutSucceeded, Polls: 3,
-				StoppedTasks: []drain.Task{clean, killed}},
-				poll(50, "IN_PROGRESS", 0, 2, "(service worker) has started 2 tasks: (task 9c8b) (task 7d6e)."),
-				poll(80, "IN_PROGRESS", 2, 2),
-				poll(110, "COMPLETED", 2, 1, "(service worker) has reached a steady state."))},
+			Services: []drain.ServiceResult{func() drain.ServiceResult {
+				s := service(true, &drain.RolloutOutcome{Result: drain.RolloutSucceeded, Polls: 3},
+					poll(50, "IN_PROGRESS", 0, 2, "(service worker) has started 2 tasks: (task 9c8b) (task 7d6e)."),
+					poll(80, "IN_PROGRESS", 2, 2),
+					poll(110, "COMPLETED", 2, 1, "(service worker) has reached a steady state."))
+				s.OldTasksStopped = []drain.Task{clean, killed}
+				return s
+			}()},
 			Lock:     lock,
 			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "redis.Poll": 40, "ecs.Deploy": 1, "ecs.Watch": 1, "ecs.WatchPolls": 3, "redis.Rescue": 1, "redis.LockRelease": 1}),
 			Warnings: []string{"1 process(es) were killed instead of stopping: " + id2 + "; the signal path likely does not deliver SIGTERM to Sidekiq (shell wrapper as PID 1, no init, or stopTimeout below sidekiq -t + 5s)",
@@ -273,6 +277,26 @@ func TestGolden(t *testing.T) {
 			golden(t, tc.name+".json", js.Bytes())
 			golden(t, tc.name+".md", md.Bytes())
 		})
+	}
+}
+
+// TestStoppedTasksMerged: the report lists our deployment's stopped tasks and the old tasks
+// that stopped during the run, each once.
+func TestStoppedTasksMerged(t *testing.T) {
+	fresh := drain.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/fresh", ID: "fresh", StopCode: "TaskFailedToStart"}
+	old := drain.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/old", ID: "old", StopCode: "ServiceSchedulerInitiated"}
+	res := drain.Result{Outcome: drain.OutcomeSucceeded, StartedAt: t0, EndedAt: t0, Services: []drain.ServiceResult{{
+		Ref:             drain.ServiceRef{Cluster: "prod", Service: "worker"},
+		Outcome:         &drain.RolloutOutcome{Result: drain.RolloutSucceeded, StoppedTasks: []drain.Task{fresh, old}},
+		OldTasksStopped: []drain.Task{old},
+	}}}
+	r := FromResult(res, Options{})
+	var ids []string
+	for _, st := range r.Services[0].StoppedTasks {
+		ids = append(ids, st.ID)
+	}
+	if !slices.Equal(ids, []string{"fresh", "old"}) {
+		t.Errorf("stopped tasks = %v, want [fresh old]", ids)
 	}
 }
 
