@@ -16,3 +16,11 @@ test: deps vet
 
 build:
 	$(GO) build -o bin/drainctl ./cmd/drainctl
+
+# The README's first command: a throwaway local stack (redis-server, the ECS simulator, a
+# service of 3 tasks running real Sidekiq) deployed with drainctl, then the naive forced
+# deployment on a fresh copy for comparison. Everything it starts stops on exit or Ctrl-C.
+demo: deps
+	$(GO) build -o bin/drainctl ./cmd/drainctl
+	$(GO) build -o bin/drainctl-demo ./cmd/drainctl-demo
+	./bin/drainctl-demo --drainctl bin/drainctl

@@ -94,23 +94,58 @@ func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		Missing(t, "redis-server not on PATH")
 	}
-	r := &Redis{dir: t.TempDir()}
-	for _, o := range opts {
-		o(r)
-	}
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		r.Port = FreePort(t)
-		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
-		if err = r.start(); err == nil {
-			break
-		}
-	}
+	r, err := StartRedisServer(t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// ErrNoRedisServer is returned by StartRedisServer when redis-server is not on PATH.
+var ErrNoRedisServer = errors.New("redis-server not on PATH")
+
+// StartRedisServer starts a redis-server on a free loopback port with dir as its working
+// folder, without a testing.TB, for the demo and the local stack (internal/stack). The caller
+// must call Stop.
+func StartRedisServer(dir string, opts ...RedisOption) (*Redis, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, ErrNoRedisServer
+	}
+	r := &Redis{dir: dir}
+	for _, o := range opts {
+		o(r)
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if r.Port, err = freePort(); err != nil {
+			continue
+		}
+		r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
+		if err = r.start(); err == nil {
+			return r, nil
+		}
+	}
+	return nil, err
+}
+
+// PID is the server's process ID, 0 once stopped.
+func (r *Redis) PID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // URL is the redis:// URL of the server (with the password when one is set).
