@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -139,7 +140,11 @@ func lockOwner(getenv env, now time.Time) sidekiq.LockOwner {
 		owner = u
 	}
 	if owner == "" {
-		owner = "unknown"
+		if u, err := user.Current(); err == nil {
+			owner = u.Username
+		} else {
+			owner = fmt.Sprintf("uid %d", os.Getuid())
+		}
 	}
 	host, _ := os.Hostname()
 	return sidekiq.LockOwner{Owner: owner, Host: host, PID: os.Getpid(), StartedAt: now}

@@ -93,7 +93,8 @@ func (p *Progress) PhaseEnded(ph drain.Phase, at time.Time, err error) {
 	p.closeBar()
 	d := at.Sub(p.started[ph])
 	if err != nil {
-		p.line("%s failed after %s: %v", ph, fmtDur(d), err)
+		// The error itself is printed once, as the command's final `drainctl: error:` line.
+		p.line("%s failed after %s", ph, fmtDur(d))
 		return
 	}
 	p.line("%s done in %s", ph, fmtDur(d))
