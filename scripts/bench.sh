@@ -41,3 +41,14 @@ done
 echo "== ruby: Sidekiq's API on the fleet the last Go benchmark left in $url"
 REDIS_URL=$url RUNS=$RUNS /usr/bin/time -v ruby scripts/bench-ruby.rb 2>"$tmp/time.txt"
 grep -E 'Maximum resident set size' "$tmp/time.txt"
+
+echo "== drainctl itself (its default soft memory limit) on the same fleet"
+go build -o "$tmp/drainctl" ./cmd/drainctl
+for args in "status --all --output json" "quiet --all --no-wait --output json"; do
+  for i in 1 2 3; do
+    # shellcheck disable=SC2086
+    /usr/bin/time -f "drainctl $args: %e s, max RSS %M kB" "$tmp/drainctl" $args --redis-url "$url" >/dev/null 2>"$tmp/time.txt" \
+      || { cat "$tmp/time.txt" >&2; exit 1; }
+    tail -1 "$tmp/time.txt"
+  done
+done
