@@ -671,8 +671,12 @@ func (x *run) onDrainTimeout(ctx context.Context) error {
 		return fmt.Errorf("%w after %v: %d job(s) still running on %s", ErrDrainTimeout, x.cfg.DrainTimeout, jobs,
 			strings.Join(ids, ", "))
 	default:
-		x.warn("drain timed out after %v with %d job(s) on %d process(es): deploying anyway; ECS's SIGTERM lets Sidekiq requeue them",
-			x.cfg.DrainTimeout, jobs, len(ids))
+		rest := "drainctl rescues the jobs of any process that is killed instead"
+		if x.cfg.NoRescue {
+			rest = "the jobs of any process that is killed instead are reported, not rescued (--rescue=false)"
+		}
+		x.warn("drain timed out after %v with %d job(s) on %d process(es): deploying anyway; ECS's SIGTERM lets Sidekiq requeue them if the signal path delivers it, and %s",
+			x.cfg.DrainTimeout, jobs, len(ids), rest)
 		return nil
 	}
 }

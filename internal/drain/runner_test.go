@@ -292,8 +292,12 @@ func TestRunDrainTimeoutPolicies(t *testing.T) {
 				if res.Jobs.Requeued != 1 || res.Jobs.Finished != 1 {
 					t.Errorf("jobs = %+v, want j1 finished and j2 requeued", res.Jobs)
 				}
-				if !strings.Contains(f.obs.warnings(), "drain timed out") {
-					t.Errorf("no drain-timeout warning: %s", f.obs.warnings())
+				w := f.obs.warnings()
+				if !strings.Contains(w, "drain timed out") {
+					t.Errorf("no drain-timeout warning: %s", w)
+				}
+				if tt.policy == OnTimeoutDeploy && !strings.Contains(w, "drainctl rescues the jobs of any process that is killed") {
+					t.Errorf("deploy-anyway warning does not say killed processes' jobs are rescued: %s", w)
 				}
 			}
 		})
