@@ -42,23 +42,11 @@ preflight warning) refuses the run with exit 2 before anything is changed.
 }
 
 func runDeploy(c *cli.Context, getenv env) error {
-	o := opts{c, getenv}
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
+	o, u, ro, sel, selGiven, err := fleetFlags(c, getenv)
 	if err != nil {
 		return err
 	}
 	refs, err := o.serviceRefs(true)
-	if err != nil {
-		return err
-	}
-	ro, err := o.redisOptions()
-	if err != nil {
-		return err
-	}
-	sel, selGiven, err := o.selector()
 	if err != nil {
 		return err
 	}

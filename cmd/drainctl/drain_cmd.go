@@ -66,19 +66,7 @@ type drainRun struct {
 
 // runDrain implements drain and, with quietOnly, quiet.
 func runDrain(c *cli.Context, getenv env, quietOnly bool) error {
-	o := opts{c, getenv}
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	ro, err := o.redisOptions()
-	if err != nil {
-		return err
-	}
-	sel, selGiven, err := o.selector()
+	o, u, ro, sel, selGiven, err := fleetFlags(c, getenv)
 	if err != nil {
 		return err
 	}

@@ -178,6 +178,24 @@ func (o opts) oneOf(name string, values ...string) (string, error) {
 }
 
 // noArgs refuses positional arguments: every input is a flag.
+// fleetFlags reads what every command on the fleet reads first, before any network call:
+// no positional arguments, the output settings, the Redis connection and the selection
+// (selGiven says whether any selector was set).
+func fleetFlags(c *cli.Context, getenv env) (o opts, u *ui, ro *sidekiq.Options, sel sidekiq.Selector, selGiven bool, err error) {
+	o = opts{c, getenv}
+	if err = noArgs(c); err != nil {
+		return
+	}
+	if u, err = newUI(o, c.App.Writer, c.App.ErrWriter); err != nil {
+		return
+	}
+	if ro, err = o.redisOptions(); err != nil {
+		return
+	}
+	sel, selGiven, err = o.selector()
+	return
+}
+
 func noArgs(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErr("unexpected argument %q (every input is a flag; see 'drainctl %s --help')", c.Args().First(), c.Command.Name)

@@ -88,19 +88,7 @@ type rescueJob struct {
 }
 
 func runRescue(c *cli.Context, getenv env) error {
-	o := opts{c, getenv}
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	ro, err := o.redisOptions()
-	if err != nil {
-		return err
-	}
-	sel, selGiven, err := o.selector()
+	o, u, ro, sel, selGiven, err := fleetFlags(c, getenv)
 	if err != nil {
 		return err
 	}

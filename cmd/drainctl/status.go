@@ -113,19 +113,7 @@ type statusTask struct {
 }
 
 func runStatus(c *cli.Context, getenv env) error {
-	o := opts{c, getenv}
-	if err := noArgs(c); err != nil {
-		return err
-	}
-	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	ro, err := o.redisOptions()
-	if err != nil {
-		return err
-	}
-	sel, selGiven, err := o.selector()
+	o, u, ro, sel, selGiven, err := fleetFlags(c, getenv)
 	if err != nil {
 		return err
 	}
