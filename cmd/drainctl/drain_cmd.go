@@ -126,12 +126,8 @@ func runDrain(c *cli.Context, getenv env, quietOnly bool) error {
 	d.res = drain.Result{StartedAt: time.Now(), DryRun: dryRun, APICalls: map[string]int{"redis.Ping": 1, "redis.Snapshot": 1},
 		Settings: drain.Settings{RedisURL: ro.Redacted(), DrainTimeout: drainTimeout, OnTimeout: drain.OnTimeout(onTimeout), PollInterval: poll}}
 	for _, p := range selected {
-		switch {
-		case !p.HashExists:
-			d.warn("process %s has no heartbeat (it died earlier): skipped; see drainctl rescue", p.Identity)
-			continue
-		case p.Embedded:
-			d.warn("process %s runs embedded and ignores signals through Redis: skipped; restart it instead", p.Identity)
+		if ok, why := sidekiq.Drainable(p); !ok {
+			d.warn("not drained: %s", why)
 			continue
 		}
 		d.ps = append(d.ps, p)

@@ -338,12 +338,8 @@ func (x *run) selectProcesses(snap *sidekiq.Snapshot, allTasks [][]Task) error {
 		}
 	}
 	for _, p := range candidates {
-		switch {
-		case !p.HashExists:
-			x.warn("process %s has no heartbeat (it died earlier): not drained; run drainctl rescue for its jobs", p.Identity)
-			continue
-		case p.Embedded:
-			x.warn("process %s runs embedded and ignores signals through Redis: not drained; restart it with the deploy", p.Identity)
+		if ok, why := sidekiq.Drainable(p); !ok {
+			x.warn("not drained: %s", why)
 			continue
 		}
 		pr := ProcessResult{Identity: p.Identity, Hostname: p.Hostname, Tag: p.Tag, Version: p.Version,

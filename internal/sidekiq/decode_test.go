@@ -237,10 +237,13 @@ func TestHeartbeatIntervalAndAckWithin(t *testing.T) {
 }
 
 func TestDrainable(t *testing.T) {
-	if ok, why := Drainable(Process{Identity: "a"}); !ok || why != "" {
+	if ok, why := Drainable(Process{Identity: "a", HashExists: false}); ok || !strings.Contains(why, "no heartbeat") {
+		t.Errorf("Drainable(expired) = %v, %q", ok, why)
+	}
+	if ok, why := Drainable(Process{Identity: "a", HashExists: true}); !ok || why != "" {
 		t.Errorf("plain process: %v %q", ok, why)
 	}
-	if ok, why := Drainable(Process{Identity: "a", Embedded: true}); ok || !strings.Contains(why, "embedded") {
+	if ok, why := Drainable(Process{Identity: "a", HashExists: true, Embedded: true}); ok || !strings.Contains(why, "embedded") {
 		t.Errorf("embedded process: %v %q", ok, why)
 	}
 }

@@ -66,11 +66,15 @@ func (c *Client) signal(ctx context.Context, identities []string, sig string) er
 	return errors.Join(errs...)
 }
 
-// Drainable reports whether p can be drained through Redis, and why not: embedded processes
-// (7.0.3+, Sidekiq inside another program) read remote signals and ignore them.
+// Drainable reports whether p can be drained through Redis, and why not, with what to do:
+// a process whose heartbeat hash expired is gone (only its jobs may be rescued), and embedded
+// processes (7.0.3+, Sidekiq inside another program) read remote signals and ignore them.
 func Drainable(p Process) (bool, string) {
-	if p.Embedded {
-		return false, fmt.Sprintf("process %s is embedded and ignores remote signals", p.Identity)
+	switch {
+	case !p.HashExists:
+		return false, fmt.Sprintf("process %s has no heartbeat (it died earlier); drainctl rescue handles the jobs of dead processes", p.Identity)
+	case p.Embedded:
+		return false, fmt.Sprintf("process %s is embedded and ignores signals through Redis; restart it instead", p.Identity)
 	}
 	return true, ""
 }
