@@ -101,7 +101,9 @@ func (p *Progress) PhaseEnded(ph drain.Phase, at time.Time, err error) {
 }
 
 // DrainProgress shows the remaining jobs: a bar of finished/total on a terminal, else a line
-// whenever the count, the process states or the longest job change.
+// whenever the count, the process states or the longest job change. In the quiet phase, whose
+// subject is the processes acknowledging TSTP (their jobs show up only at their next
+// heartbeat), it leads with how many processes it still waits for, and the bar counts them.
 func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -111,21 +113,31 @@ func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 		longest = fmt.Sprintf("longest %s %s on %s for %s", l.Class, l.JID, l.Process, l.Running.Round(time.Second))
 		longestJID = l.JID
 	}
+	procs, waiting := 0, dp.Processes[drain.StateRunning]+dp.Processes[drain.StateUnknown]
+	for _, n := range dp.Processes {
+		procs += n
+	}
+	quiet := dp.Phase == drain.PhaseQuiet
 	if p.bars {
 		desc := fmt.Sprintf("%s: %d job(s) left", dp.Phase, dp.Remaining)
+		done, total := dp.Total-dp.Remaining, dp.Total
+		if quiet {
+			desc = fmt.Sprintf("%s: %d process(es) to acknowledge, %d job(s) in flight", dp.Phase, waiting, dp.Remaining)
+			done, total = procs-waiting, procs
+		}
 		if longest != "" {
 			desc += ", " + longest
 		}
 		if p.bar == nil || p.barPhase != string(dp.Phase) {
 			p.closeBar()
-			p.bar = p.newBar(int64(max(dp.Total, 1)), desc)
+			p.bar = p.newBar(int64(max(total, 1)), desc)
 			p.barPhase = string(dp.Phase)
 		}
-		if int64(dp.Total) > p.bar.GetMax64() {
-			p.bar.ChangeMax64(int64(dp.Total))
+		if int64(total) > p.bar.GetMax64() {
+			p.bar.ChangeMax64(int64(total))
 		}
 		p.bar.Describe(desc)
-		_ = p.bar.Set(dp.Total - dp.Remaining)
+		_ = p.bar.Set(done)
 		return
 	}
 	// The longest job by jid, not its running time, which changes at every poll.
@@ -134,7 +146,18 @@ func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 		return
 	}
 	p.lastDrain = key
-	msg := fmt.Sprintf("%s: %d of %d job(s) still running; processes %s", dp.Phase, dp.Remaining, dp.Total, states(dp.Processes))
+	jobs := fmt.Sprintf("%d of %d job(s) still running", dp.Remaining, dp.Total)
+	if dp.Total == 0 && dp.Remaining == 0 {
+		jobs = "no job in flight seen yet" // not "0 of 0": work shows up only at each heartbeat
+	}
+	msg := fmt.Sprintf("%s: %s; processes %s", dp.Phase, jobs, states(dp.Processes))
+	if quiet {
+		ack := fmt.Sprintf("waiting for %d of %d process(es) to acknowledge", waiting, procs)
+		if waiting == 0 {
+			ack = fmt.Sprintf("none of %d process(es) left to acknowledge", procs)
+		}
+		msg = fmt.Sprintf("%s: %s; processes %s; %s", dp.Phase, ack, states(dp.Processes), jobs)
+	}
 	if longest != "" {
 		msg += "; " + longest
 	}

@@ -540,3 +540,61 @@ func TestLockHolderInReport(t *testing.T) {
 		t.Errorf("text does not name the holder:\n%s", b.String())
 	}
 }
+
+// TestProgressQuietAndEmptyLines pins the quiet phase's lines, which lead with the processes
+// still to acknowledge, and the line for no job seen, which never says "0 of 0".
+func TestProgressQuietAndEmptyLines(t *testing.T) {
+	long := []drain.RunningJob{{JID: "j2", Class: "LongJob", Process: id1, Running: 95 * time.Second}}
+	tests := []struct {
+		name string
+		dp   drain.DrainProgress
+		want string
+	}{
+		{
+			name: "first quiet poll: nothing acknowledged, no work in the heartbeats yet",
+			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 3}},
+			want: "drainctl: quiet: waiting for 3 of 3 process(es) to acknowledge; processes running 3; no job in flight seen yet\n",
+		},
+		{
+			name: "quiet with jobs, partly acknowledged",
+			dp: drain.DrainProgress{Phase: drain.PhaseQuiet, Total: 4, Remaining: 4, Longest: long,
+				Processes: map[drain.State]int{drain.StateRunning: 1, drain.StateQuiet: 2}},
+			want: "drainctl: quiet: waiting for 1 of 3 process(es) to acknowledge; processes running 1, quiet 2; 4 of 4 job(s) still running; longest LongJob j2 on ip-10-0-1-11:7:a1b2c3d4e5f6 for 1m35s\n",
+		},
+		{
+			name: "quiet acknowledged by all (a dead one waits for nothing)",
+			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Total: 1, Remaining: 1, Processes: map[drain.State]int{drain.StateQuiet: 2, drain.StateDead: 1}},
+			want: "drainctl: quiet: none of 3 process(es) left to acknowledge; processes quiet 2, dead 1; 1 of 1 job(s) still running\n",
+		},
+		{
+			name: "drain with no job ever seen",
+			dp:   drain.DrainProgress{Phase: drain.PhaseDrain, Processes: map[drain.State]int{drain.StateDrained: 2}},
+			want: "drainctl: drain: no job in flight seen yet; processes drained 2\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			NewProgress(&b, ProgressOptions{}).DrainProgress(tt.dp)
+			if b.String() != tt.want {
+				t.Errorf("line:\n%q\nwant:\n%q", b.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestProgressQuietBarCountsProcesses: on a terminal the quiet bar counts acknowledged
+// processes, not jobs (of which none may be known yet).
+func TestProgressQuietBarCountsProcesses(t *testing.T) {
+	var b bytes.Buffer
+	p := NewProgress(&b, ProgressOptions{TTY: true})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 3}})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 1, drain.StateQuiet: 2}})
+	out := b.String()
+	if !strings.Contains(out, "3 process(es) to acknowledge") || !strings.Contains(out, "/3") {
+		t.Errorf("quiet bar does not count processes: %q", out)
+	}
+	if strings.Contains(out, "/1") {
+		t.Errorf("quiet bar is sized by jobs: %q", out)
+	}
+}

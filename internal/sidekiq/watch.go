@@ -70,7 +70,19 @@ type Observation struct {
 // interval (a live process rewrites it at its next successful beat, e.g. after Redis lost its
 // data; the first beat after a Redis restart may fail on a stale connection). A
 // process that left `processes` while its hash still existed is gone clean. Membership alone
-// proves nothing: Sidekiq's ProcessSet cleanup removes dead identities too.
+// proves nothing: Sidekiq's ProcessSet cleanup removes dead identities too. While a process's
+// heartbeat hash exists it is never concluded dead from Redis.
+//
+// The 60 s count starts at the process's own last beat as first read (a process whose beat
+// stopped 50 s before the watch began is concluded dead as soon as its hash has expired,
+// about 10 s later), not at the watcher's first tick. That beat comes from the process's
+// clock, so it is only trusted where clock skew cannot turn it against a live process: a
+// beat in the future counts as now; a beat older than the hash's TTL while the hash still
+// exists proves the clocks disagree and counts as now too; and when the hash is found
+// missing after the identity also left `processes` (as after a flush or a restart of Redis),
+// or a tick failed before the first read, only the watcher's own clock counts. Later beats
+// are timed by the watcher's clock. Death is never concluded later than when counting from
+// the first tick.
 type Watcher struct {
 	// Client is the fleet the processes belong to.
 	Client *Client
@@ -95,7 +107,9 @@ type Watcher struct {
 type tracked struct {
 	obs         Observation
 	seen        bool      // a heartbeat hash of it has been read
-	lastAdvance time.Time // watcher clock when its beat was last seen to change (or first seen)
+	lastAdvance time.Time // when its beat was last seen to change: watcher clock, or its own beat when seeded
+	seeded      bool      // lastAdvance is the process's own first-read beat (its clock), not yet confirmed by a change
+	firstTick   time.Time // watcher clock of its first successful tick
 	absentSince time.Time // watcher clock of the first tick that found its hash missing, since it was last present
 }
 
@@ -296,16 +310,23 @@ func (w *Watcher) apply(t *tracked, now time.Time, p Process) {
 		return // concluded; MarkDead may have raced with this tick
 	}
 	o.Listed, o.HashExists = p.Listed, p.HashExists
-	if t.lastAdvance.IsZero() {
-		t.lastAdvance = now // first tick: the beat we hold is at least this fresh
+	first := t.firstTick.IsZero()
+	if first {
+		t.firstTick = now
 	}
 	if p.HashExists {
 		t.absentSince = time.Time{}
-		if !t.seen || !p.Beat.Equal(o.LastBeat) {
-			t.lastAdvance = now
+		advanced := !t.seen || !p.Beat.Equal(o.LastBeat)
+		if advanced {
 			o.LastBeat = p.Beat
 		}
 		t.seen = true
+		switch {
+		case first:
+			t.seed(now, true)
+		case advanced:
+			t.lastAdvance, t.seeded = now, false
+		}
 		o.Process = p
 		// The work hash is rewritten (UNLINK + HSET in one MULTI) at each beat just before
 		// the heartbeat hash, in a separate transaction, so a tick can read a work hash one
@@ -328,6 +349,9 @@ func (w *Watcher) apply(t *tracked, now time.Time, p Process) {
 		return
 	}
 
+	if first {
+		t.seed(now, false)
+	}
 	if t.absentSince.IsZero() {
 		t.absentSince = now
 	}
@@ -338,9 +362,17 @@ func (w *Watcher) apply(t *tracked, now time.Time, p Process) {
 	if expired < grace {
 		expired = grace
 	}
-	stale := now.Sub(t.lastAdvance)
+	since := t.lastAdvance
+	if t.seeded && (!p.Listed || w.lastFail.After(since)) {
+		// Gone from `processes` too: a cleanup after expiry, or Redis lost its data. Only the
+		// latter can hit a live process, and then a beat from a lagging clock must not count.
+		// Likewise when a tick failed between that beat and our first read. Either way the
+		// count falls back to the watcher's own clock, never later than without the seed.
+		since = t.firstTick
+	}
+	stale := now.Sub(since)
 	switch {
-	case t.seen && !w.lastFail.After(t.lastAdvance) && stale >= expired:
+	case t.seen && !w.lastFail.After(since) && stale >= expired:
 		w.set(t, StateDead, now, fmt.Sprintf("heartbeat stopped (last beat %s, none seen for %s) and its hash expired%s",
 			o.LastBeat.UTC().Format(time.RFC3339), stale.Round(time.Second), listedNote(p.Listed)))
 	case now.Sub(t.absentSince) >= grace:
@@ -354,6 +386,21 @@ func (w *Watcher) apply(t *tracked, now time.Time, p Process) {
 		o.Evidence = fmt.Sprintf("heartbeat hash missing since %s; waiting up to %s for the process to rewrite it",
 			t.absentSince.UTC().Format(time.RFC3339), grace)
 	}
+}
+
+// seed starts the "beat stopped" clock at the first successful tick: at the process's own
+// last beat when that beat can be trusted, else at now. hashExists is what this tick read.
+// Callers hold w.mu.
+func (t *tracked) seed(now time.Time, hashExists bool) {
+	t.lastAdvance, t.seeded = now, false
+	b := t.obs.LastBeat
+	switch {
+	case !t.seen || b.IsZero() || !b.Before(now):
+		return // no beat, or one in the future (the process's clock is ahead): now
+	case hashExists && now.Sub(b) > heartbeatTTL:
+		return // the hash outlived its TTL after that beat: the process's clock is behind
+	}
+	t.lastAdvance, t.seeded = b, true
 }
 
 func listedNote(listed bool) string {

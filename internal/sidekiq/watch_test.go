@@ -123,6 +123,15 @@ func (f *wfix) beat(quiet bool, jids ...string) {
 	}
 }
 
+// beatAgo writes a heartbeat whose `beat` is d before the fake clock's now (d < 0: after it,
+// as from a process whose clock runs ahead).
+func (f *wfix) beatAgo(d time.Duration, quiet bool, jids ...string) {
+	f.t.Helper()
+	if err := handBeat(f.ctx, f.rdb, "", f.id, f.version, f.clock.Now().Add(-d), quiet, -1, jids...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *wfix) tornBeat(quiet bool, busy int) { // heartbeat says busy, work hash empty
 	f.t.Helper()
 	if err := handBeat(f.ctx, f.rdb, "", f.id, f.version, f.clock.Now(), quiet, busy); err != nil {
@@ -151,6 +160,14 @@ func (f *wfix) clearHeartbeat() {
 	f.redis([]any{"srem", "processes", "ID"}, []any{"unlink", "ID:work", "ID:workers"})
 }                     // clean exit
 func (f *wfix) lost() { f.expire(); f.cleanup() } // Redis lost its data
+
+// failedTick records a tick that failed a second ago, as Poll does on a Redis error (a real
+// outage is TestWatcherRetriesFailedTicks).
+func (f *wfix) failedTick() {
+	f.w.mu.Lock()
+	f.w.lastFail = f.clock.Now().Add(-time.Second)
+	f.w.mu.Unlock()
+}
 
 // wstep is one tick of a state-machine case: the clock moves, Redis changes, the watcher polls.
 type wstep struct {
@@ -268,6 +285,83 @@ func TestWatcherStates(t *testing.T) {
 				{want: StateUnknown, evidence: "heartbeat hash missing since"},
 				{advance: 15 * time.Second, want: StateUnknown},
 				{advance: time.Second, want: StateDead, evidence: "no heartbeat hash seen for 16s"},
+			},
+		},
+		{
+			name:  "stale at start: dead at the first tick after its hash expired, 60 s after its beat",
+			start: func(f *wfix) { f.beatAgo(50*time.Second, true, "k1", "k2") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 2},
+				{advance: 8 * time.Second, want: StateQuiet, jobs: 2},
+				{advance: time.Second, want: StateQuiet, jobs: 2}, // 59 s after the beat, hash still there: never dead
+				{advance: time.Second, do: (*wfix).expire, want: StateDead, jobs: 2, evidence: "none seen for 1m0s) and its hash expired; still listed"},
+			},
+		},
+		{
+			name:    "7.x stale at start: dead soon after its hash expired",
+			version: "7.3.2",
+			start:   func(f *wfix) { f.beatAgo(55*time.Second, true, "l1") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 1},
+				{advance: 5 * time.Second, do: (*wfix).expire, want: StateDead, jobs: 1, evidence: "none seen for 1m0s"},
+			},
+		},
+		{
+			name:  "stale at start, expired and pruned between two ticks: only the watcher's clock counts",
+			start: func(f *wfix) { f.beatAgo(50*time.Second, true, "m1") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 1},
+				{advance: 10 * time.Second, do: func(f *wfix) { f.expire(); f.cleanup() }, want: StateQuiet, jobs: 1, evidence: "waiting up to 16s"},
+				{advance: 15 * time.Second, want: StateQuiet, jobs: 1},
+				{advance: time.Second, want: StateDead, jobs: 1, evidence: "heartbeat hash missing for 16s"},
+			},
+		},
+		{
+			name:  "fresh at start, hash lost while still listed: the grace, as before",
+			start: func(f *wfix) { f.beatAgo(2*time.Second, false, "n1") },
+			steps: []wstep{
+				{want: StateRunning, jobs: 1},
+				{advance: time.Second, do: (*wfix).expire, want: StateRunning, jobs: 1, evidence: "waiting up to 16s"},
+				{advance: 15 * time.Second, want: StateRunning, jobs: 1},
+				{advance: time.Second, want: StateDead, jobs: 1, evidence: "heartbeat hash missing for 16s"},
+			},
+		},
+		{
+			name:  "fresh at start, killed: dead when its hash expired 60 s after its beat",
+			start: func(f *wfix) { f.beatAgo(3*time.Second, true, "o1") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 1},
+				{advance: 56 * time.Second, want: StateQuiet, jobs: 1},
+				{advance: time.Second, do: (*wfix).expire, want: StateDead, jobs: 1, evidence: "none seen for 1m0s"},
+			},
+		},
+		{
+			name:  "beat in the future (its clock runs ahead): counted from now",
+			start: func(f *wfix) { f.beatAgo(-30*time.Second, true, "p1") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 1},
+				{advance: 58 * time.Second, want: StateQuiet, jobs: 1},
+				{advance: time.Second, do: (*wfix).expire, want: StateDead, jobs: 1, evidence: "none seen for 59s"},
+			},
+		},
+		{
+			name:  "beat older than the hash's TTL while the hash exists (its clock lags): never dead early",
+			start: func(f *wfix) { f.beatAgo(2*time.Minute, true, "q1") },
+			steps: []wstep{
+				{want: StateQuiet, jobs: 1},
+				{advance: 30 * time.Second, want: StateQuiet, jobs: 1}, // hash still there: never dead
+				{advance: time.Second, do: (*wfix).expire, want: StateQuiet, jobs: 1, evidence: "waiting up to 16s"},
+				{advance: 4 * time.Second, do: func(f *wfix) { f.beatAgo(2*time.Minute-35*time.Second, true) }, want: StateDrained},
+			},
+		},
+		{
+			name:  "a tick failed before the first read: counted from the first tick, as before",
+			start: func(f *wfix) { f.beatAgo(10*time.Second, true, "r1") },
+			steps: []wstep{
+				{do: (*wfix).failedTick, want: StateQuiet, jobs: 1},
+				{advance: 50 * time.Second, do: (*wfix).expire, want: StateQuiet, jobs: 1, evidence: "waiting up to 16s"},
+				{advance: 8 * time.Second, want: StateQuiet, jobs: 1},
+				{advance: time.Second, want: StateDead, jobs: 1, evidence: "none seen for 59s"},
 			},
 		},
 		{
