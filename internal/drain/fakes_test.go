@@ -239,6 +239,14 @@ type fakeService struct {
 	outcome               RolloutOutcome
 	preflightErr          error
 	deployed              bool
+	// deploymentID is what Deploy returns; empty means "ecs-svc/2".
+	deploymentID string
+	// clock and watchTook make Watch take fake time: it advances clock by watchTook, or by
+	// opt.Timeout and ends RolloutTimedOut when that is shorter. Zero takes no time.
+	clock     *fakeClock
+	watchTook time.Duration
+	// timeouts records the opt.Timeout of every Watch call.
+	timeouts []time.Duration
 }
 
 func (s *fakeService) Ref() ServiceRef { return s.ref }
@@ -253,13 +261,26 @@ func (s *fakeService) Preflight(ctx context.Context) (ServiceState, error) {
 func (s *fakeService) Deploy(ctx context.Context, td string) (Rollout, error) {
 	s.calls.add("Deploy %s %s", s.ref, td)
 	s.deployed = true
-	return Rollout{DeploymentID: "ecs-svc/2", TaskDefinition: "worker:8", StartedAt: t0}, nil
+	id := s.deploymentID
+	if id == "" {
+		id = "ecs-svc/2"
+	}
+	return Rollout{DeploymentID: id, TaskDefinition: "worker:8", StartedAt: t0}, nil
 }
 
 func (s *fakeService) Watch(ctx context.Context, r Rollout, opt WatchOptions) (RolloutOutcome, error) {
 	s.calls.add("Watch %s %s", s.ref, r.DeploymentID)
 	if ctx.Err() != nil {
 		return RolloutOutcome{}, ctx.Err()
+	}
+	s.timeouts = append(s.timeouts, opt.Timeout)
+	timedOut := false
+	if s.clock != nil && s.watchTook > 0 {
+		d := s.watchTook
+		if opt.Timeout > 0 && opt.Timeout <= d {
+			d, timedOut = opt.Timeout, true
+		}
+		<-s.clock.After(d)
 	}
 	opt.OnPoll(RolloutPoll{At: t0, DeploymentID: r.DeploymentID, RolloutState: "IN_PROGRESS", Desired: 2, Running: 1, Deployments: 2})
 	if ctx.Err() != nil {
@@ -269,6 +290,9 @@ func (s *fakeService) Watch(ctx context.Context, r Rollout, opt WatchOptions) (R
 	out := s.outcome
 	if out.Result == "" {
 		out.Result = RolloutSucceeded
+	}
+	if timedOut {
+		out.Result = RolloutTimedOut
 	}
 	out.Polls = 2
 	return out, nil

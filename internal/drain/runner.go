@@ -150,7 +150,7 @@ func (x *run) sequence(ctx context.Context) (Result, error) {
 	switch result {
 	case RolloutSucceeded:
 		// 8. Watch the old processes leave, then rescue the dead ones' jobs.
-		if err := x.exits(ctx); err != nil {
+		if err := x.exits(ctx, nil); err != nil {
 			return x.abort(ctx, PhaseExits, err)
 		}
 		if err := x.rescue(ctx); err != nil {
@@ -159,6 +159,10 @@ func (x *run) sequence(ctx context.Context) (Result, error) {
 		return x.end(ctx, OutcomeSucceeded, nil)
 
 	case RolloutTimedOut:
+		// Another service's rollout succeeded: its old processes leave all the same.
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
 		x.finalPoll(ctx)
 		if err := x.rescue(ctx); err != nil {
 			return x.abort(ctx, PhaseRollout, err)
@@ -170,6 +174,10 @@ func (x *run) sequence(ctx context.Context) (Result, error) {
 		// 9. Failed or rolled back: get quieted tasks the rollback kept replaced.
 		if err := x.recover(ctx); err != nil {
 			return x.abort(ctx, PhaseRecover, err)
+		}
+		// 8. for the services whose rollout succeeded: their old processes leave all the same.
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
 		}
 		if err := x.rescue(ctx); err != nil {
 			return x.abort(ctx, PhaseRecover, err)
@@ -702,7 +710,10 @@ func (x *run) deploy(ctx context.Context) (err error) {
 // ---- 7. Rollout ---------------------------------------------------------------------------
 
 // rollout watches every service's deployment within one shared RolloutTimeout and returns
-// the worst result: failed/rolled back, then timed out, then succeeded.
+// the worst result: failed/rolled back, then timed out, then succeeded. Every deployment was
+// started before the first watch, so ECS rolls them out at the same time: watching them one
+// after another against one deadline bounds each from its own deploy, and a watch that finds
+// the budget spent still gets one poll interval to read its service's outcome.
 func (x *run) rollout(ctx context.Context) (worst RolloutResult, err error) {
 	defer x.phase(PhaseRollout)(&err)
 	var deadline time.Time
@@ -768,22 +779,31 @@ func (x *run) rolloutSucceeded() bool {
 
 // ---- 8. Exits -----------------------------------------------------------------------------
 
-// exits waits until every selected process is gone or dead, marking processes dead early on
-// the ECS evidence of a killed container, bounded by ExitTimeout.
-func (x *run) exits(ctx context.Context) (err error) {
+// exits waits until every selected process in only (every one when only is nil) is gone or
+// dead, marking processes dead early on the ECS evidence of a killed container, bounded by
+// ExitTimeout.
+func (x *run) exits(ctx context.Context, only map[string]bool) (err error) {
 	defer x.phase(PhaseExits)(&err)
 	deadline := x.cfg.Now().Add(x.cfg.ExitTimeout)
 	marked := map[string]bool{}
+	if only != nil {
+		for _, p := range x.selected {
+			marked[p.Identity] = !only[p.Identity] // never mark the others: they are not waited for
+		}
+	}
 	for {
 		x.markKilled(ctx, marked)
 		obs := x.poll(ctx)
 		x.progress(PhaseExits, obs, deadline)
-		if obs != nil && allLeft(obs) {
+		if obs != nil && allLeft(obs, only) {
 			x.recordOldStops(ctx)
 			return nil
 		}
 		if !x.cfg.Now().Before(deadline) {
 			for _, p := range x.selected {
+				if only != nil && !only[p.Identity] {
+					continue
+				}
 				if o, ok := x.last[p.Identity]; !ok || o.State.Alive() {
 					x.warn("process %s still running %v after the rollout: not part of this service?", p.Identity, x.cfg.ExitTimeout)
 				}
@@ -797,8 +817,35 @@ func (x *run) exits(ctx context.Context) (err error) {
 	}
 }
 
-func allLeft(obs []Observation) bool {
+// exitsOfSucceeded runs the exits phase for the processes of the services whose rollout
+// succeeded when another service's did not: ECS stopped their old tasks all the same, and the
+// jobs of one killed there must be rescued. The other services' processes are not waited for.
+func (x *run) exitsOfSucceeded(ctx context.Context) error {
+	ok := map[string]bool{}
+	for _, s := range x.res.Services {
+		if s.Outcome != nil && s.Outcome.Result == RolloutSucceeded {
+			ok[s.Ref.String()] = true
+		}
+	}
+	only := map[string]bool{}
+	for _, p := range x.res.Processes {
+		if ok[p.Service] {
+			only[p.Identity] = true
+		}
+	}
+	if len(only) == 0 {
+		return nil
+	}
+	return x.exits(ctx, only)
+}
+
+// allLeft is true when every observed process in only (every one when only is nil) is no
+// longer alive.
+func allLeft(obs []Observation, only map[string]bool) bool {
 	for _, o := range obs {
+		if only != nil && !only[o.Identity] {
+			continue
+		}
 		if o.State.Alive() {
 			return false
 		}
@@ -927,12 +974,16 @@ func set(ss []string) map[string]bool {
 
 // ---- 9. Recover ---------------------------------------------------------------------------
 
-// recover finds the quieted processes still alive in tasks the failed rollout kept and stops
+// recover finds the quieted processes still alive in tasks a failed rollout kept and stops
 // those tasks (unless OnRolloutFailure is leave), so the service starts fresh, un-quieted ones.
+// Services whose own rollout succeeded are left alone.
 func (x *run) recover(ctx context.Context) (err error) {
 	defer x.phase(PhaseRecover)(&err)
 	x.finalPoll(ctx)
 	for i, s := range x.svcs {
+		if o := x.res.Services[i].Outcome; o != nil && o.Result == RolloutSucceeded {
+			continue
+		}
 		x.count("ecs.Tasks")
 		running, err := s.Tasks(ctx, "RUNNING")
 		if err != nil {

@@ -726,3 +726,348 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// twoServices is the fixture with a second service, prod/mailer, whose two tasks (5 and 6)
+// run p5 (busy with j5) and p6 (busy with j6). The fleet lists the four processes
+// interleaved, so that placing each in its own service's task cannot rely on the order.
+type twoServices struct {
+	*fixture
+	mailer *fakeService
+	p5, p6 sidekiq.Process
+	j5, j6 sidekiq.Job
+}
+
+func newTwoServices() *twoServices {
+	f := newFixture()
+	ts := &twoServices{fixture: f}
+	ts.j5 = job("j5", "", t0.Add(-20*time.Second))
+	ts.j6 = job("j6", "", t0.Add(-50*time.Second))
+	ts.p5, ts.p6 = proc(5, ts.j5), proc(6, ts.j6)
+	ts.j5.Process, ts.j6.Process = ts.p5.Identity, ts.p6.Identity
+	f.fleet.snapshots = []*sidekiq.Snapshot{{At: t0, Processes: []sidekiq.Process{f.p1, ts.p5, f.p2, ts.p6, proc(9)}}}
+	ts.mailer = &fakeService{calls: f.calls, ref: ServiceRef{Cluster: "prod", Service: "mailer"},
+		state:        ServiceState{Status: "ACTIVE", TaskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/mailer:3", Desired: 2, Running: 2, Controller: "ECS"},
+		running:      []Task{task(5), task(6)},
+		runningAfter: []Task{task(7), task(8)},
+		deploymentID: "ecs-svc/mailer-2",
+	}
+	return ts
+}
+
+func (ts *twoServices) runner() *Runner {
+	return &Runner{Config: ts.cfg, Fleet: ts.fleet, Services: []Service{ts.svc, ts.mailer}, Observer: ts.obs}
+}
+
+// script plays a two-service run: every process acknowledges quiet with its job at the first
+// poll; then each drains, except killed, which keeps its job (the drain times out) until
+// ECS's exit-137 evidence marks it dead. Once both services are deployed every process has
+// left, except kept, which stays alive and quiet in a task the rollback kept.
+func (ts *twoServices) script(killed, kept string) {
+	procs := map[string]sidekiq.Process{ts.p1.Identity: ts.p1, ts.p2.Identity: ts.p2, ts.p5.Identity: ts.p5, ts.p6.Identity: ts.p6}
+	jobs := map[string]sidekiq.Job{ts.p1.Identity: ts.j1, ts.p2.Identity: ts.j2, ts.p5.Identity: ts.j5, ts.p6.Identity: ts.j6}
+	ts.fleet.script = func(n int, ids []string) []Observation {
+		out := make([]Observation, 0, len(ids))
+		for _, id := range ids {
+			p := procs[id]
+			switch {
+			case n == 0 || id == killed:
+				out = append(out, obs(p, StateQuiet, jobs[id]))
+			case !ts.svc.deployed || !ts.mailer.deployed || id == kept:
+				out = append(out, obs(p, StateDrained))
+			default:
+				out = append(out, obs(p, StateGone))
+			}
+		}
+		return out
+	}
+}
+
+// TestRunTwoServices: one run deploys two services. Each gets exactly one Deploy and is
+// watched to the end whatever the other's rollout did; the selection is the union of both
+// services' task processes, each placed in its own service's task; a rollback of one service
+// makes the run's outcome rolled back (exit 4) and replaces only that service's kept quiet
+// tasks, while the old processes of the service that succeeded are still watched leaving
+// and the jobs of a killed one rescued.
+func TestRunTwoServices(t *testing.T) {
+	tests := []struct {
+		name string
+		// failed is the service whose rollout rolls back ("" for none); its rollback keeps
+		// the task of process kept (1 or 5) running.
+		failed    string
+		kept      int
+		killed    int // the process (2 or 6) of the succeeding service whose task is killed
+		wantOut   Outcome
+		wantExit  int
+		wantStop  []string
+		wantFates map[string]JobFate
+	}{
+		{name: "both succeed", wantOut: OutcomeSucceeded, wantExit: 0,
+			wantFates: map[string]JobFate{"j1": JobFinished, "j2": JobFinished, "j5": JobFinished, "j6": JobFinished}},
+		{name: "worker succeeds, mailer rolls back", failed: "mailer", kept: 5, killed: 2,
+			wantOut: OutcomeRolledBack, wantExit: 4, wantStop: []string{"StopTasks prod/mailer " + task(5).ARN},
+			wantFates: map[string]JobFate{"j1": JobFinished, "j2": JobRescued, "j5": JobFinished, "j6": JobFinished}},
+		{name: "worker rolls back, mailer succeeds", failed: "worker", kept: 1, killed: 6,
+			wantOut: OutcomeRolledBack, wantExit: 4, wantStop: []string{"StopTasks prod/worker " + task(1).ARN},
+			wantFates: map[string]JobFate{"j1": JobFinished, "j2": JobFinished, "j5": JobFinished, "j6": JobRescued}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTwoServices()
+			ts.cfg.DrainTimeout = 3 * time.Second
+			ident := map[int]string{1: ts.p1.Identity, 2: ts.p2.Identity, 5: ts.p5.Identity, 6: ts.p6.Identity}
+			svcOf := map[string]*fakeService{"worker": ts.svc, "mailer": ts.mailer}
+			if tt.failed != "" {
+				bad := svcOf[tt.failed]
+				bad.outcome = RolloutOutcome{Result: RolloutRolledBack, Reason: "circuit breaker: 2 tasks failed"}
+				bad.runningAfter = []Task{task(tt.kept), task(10)}
+			}
+			if tt.killed != 0 {
+				owner := ts.svc
+				if tt.killed == 6 {
+					owner = ts.mailer
+				}
+				owner.stopped = []Task{killedTask(tt.killed)}
+			}
+			ts.script(ident[tt.killed], ident[tt.kept])
+
+			res, err := ts.runner().Run(context.Background())
+			if got := ExitCode(res, err); got != tt.wantExit || res.ExitCode != tt.wantExit || res.Outcome != tt.wantOut {
+				t.Fatalf("outcome %s exit %d (err %v), want %s exit %d", res.Outcome, got, err, tt.wantOut, tt.wantExit)
+			}
+			if tt.wantExit == 4 && (!errors.Is(err, ErrRolloutFailed) || !strings.Contains(err.Error(), "prod/"+tt.failed) ||
+				!strings.Contains(err.Error(), "circuit breaker")) {
+				t.Errorf("err = %v, want ErrRolloutFailed naming prod/%s and the reason", err, tt.failed)
+			}
+
+			// Exactly one Deploy per service, and both rollouts watched to their end.
+			if got, want := ts.calls.named("Deploy"), []string{"Deploy prod/worker ", "Deploy prod/mailer "}; !slices.Equal(got, want) {
+				t.Errorf("Deploy calls = %q, want %q", got, want)
+			}
+			var watched []string
+			for _, c := range ts.calls.named("Watch") {
+				if strings.HasPrefix(c, "Watch prod/") {
+					watched = append(watched, c)
+				}
+			}
+			if want := []string{"Watch prod/worker ecs-svc/2", "Watch prod/mailer ecs-svc/mailer-2"}; !slices.Equal(watched, want) {
+				t.Errorf("rollout watches = %q, want %q", watched, want)
+			}
+			if res.APICalls["ecs.Deploy"] != 2 || res.APICalls["ecs.Watch"] != 2 {
+				t.Errorf("APICalls = %v, want 2 deploys and 2 watches", res.APICalls)
+			}
+
+			// The selection is the union of both services' task processes, quieted at once,
+			// each placed in its own service's task.
+			wantQuiet := "Quiet " + strings.Join([]string{ts.p1.Identity, ts.p5.Identity, ts.p2.Identity, ts.p6.Identity}, ",")
+			if got := ts.calls.named("Quiet"); !slices.Equal(got, []string{wantQuiet}) {
+				t.Errorf("Quiet calls = %q, want [%q]", got, wantQuiet)
+			}
+			placed := map[string]string{}
+			for _, p := range res.Processes {
+				placed[p.Identity] = p.Service + " " + p.TaskARN
+			}
+			wantPlaced := map[string]string{
+				ts.p1.Identity: "prod/worker " + task(1).ARN, ts.p2.Identity: "prod/worker " + task(2).ARN,
+				ts.p5.Identity: "prod/mailer " + task(5).ARN, ts.p6.Identity: "prod/mailer " + task(6).ARN,
+			}
+			if fmt.Sprint(placed) != fmt.Sprint(wantPlaced) {
+				t.Errorf("placement = %v, want %v", placed, wantPlaced)
+			}
+			if !slices.Equal(res.Unplaced, []string{proc(9).Identity}) {
+				t.Errorf("Unplaced = %v, want the process in no task", res.Unplaced)
+			}
+			if res.Lock.Name != "deploy:prod/mailer,prod/worker" {
+				t.Errorf("lock name = %q, want one lock for the set of services", res.Lock.Name)
+			}
+
+			// Both per-service sections are filled.
+			if len(res.Services) != 2 {
+				t.Fatalf("Services = %d, want 2", len(res.Services))
+			}
+			for i, want := range []struct {
+				ref, dep, prev string
+			}{
+				{"prod/worker", "ecs-svc/2", "worker:7"},
+				{"prod/mailer", "ecs-svc/mailer-2", "mailer:3"},
+			} {
+				s := res.Services[i]
+				wantResult := RolloutSucceeded
+				if s.Ref.Service == tt.failed {
+					wantResult = RolloutRolledBack
+				}
+				if s.Ref.String() != want.ref || !s.Deployed || s.Rollout.DeploymentID != want.dep ||
+					!strings.HasSuffix(s.Rollout.PreviousTaskDefinition, want.prev) || len(s.TasksAtStart) != 2 ||
+					len(s.Polls) != 2 || s.Outcome == nil || s.Outcome.Result != wantResult {
+					t.Errorf("Services[%d] = %+v (outcome %+v), want %s deployed as %s from %s, 2 tasks at start, 2 polls, %s",
+						i, s, s.Outcome, want.ref, want.dep, want.prev, wantResult)
+				}
+			}
+
+			// Recover touches only the service that rolled back.
+			if got := ts.calls.named("StopTasks"); !slices.Equal(got, tt.wantStop) {
+				t.Errorf("StopTasks calls = %q, want %q", got, tt.wantStop)
+			}
+			for _, s := range res.Services {
+				wantReplaced := []string(nil)
+				if s.Ref.Service == tt.failed {
+					wantReplaced = []string{task(tt.kept).ARN}
+				}
+				if !slices.Equal(s.ReplacedTasks, wantReplaced) || len(s.KeptQuietTasks) != 0 {
+					t.Errorf("%s: replaced %v kept %v, want replaced %v", s.Ref, s.ReplacedTasks, s.KeptQuietTasks, wantReplaced)
+				}
+			}
+
+			// The succeeding service's old processes were watched leaving: the killed one is
+			// dead on the ECS evidence and its job rescued exactly once.
+			wantMark, wantRescue := []string(nil), []string(nil)
+			if tt.killed != 0 {
+				wantMark = []string{"MarkDead " + ident[tt.killed]}
+				wantRescue = []string{fmt.Sprintf("Rescue j%d", tt.killed)}
+			}
+			if got := ts.calls.named("MarkDead"); !slices.Equal(got, wantMark) {
+				t.Errorf("MarkDead calls = %q, want %q", got, wantMark)
+			}
+			if got := ts.calls.named("Rescue"); !slices.Equal(got, wantRescue) {
+				t.Errorf("Rescue calls = %q, want %q", got, wantRescue)
+			}
+			for _, p := range res.Processes {
+				want := StateGone
+				switch p.Identity {
+				case ident[tt.killed]:
+					want = StateDead
+				case ident[tt.kept]:
+					want = StateDrained
+				}
+				if p.State != want {
+					t.Errorf("process %s ended %s, want %s", p.Identity, p.State, want)
+				}
+			}
+			fates := map[string]JobFate{}
+			for _, j := range res.JobList {
+				fates[j.JID] = j.Fate
+			}
+			if fmt.Sprint(fates) != fmt.Sprint(tt.wantFates) {
+				t.Errorf("job fates = %v, want %v", fates, tt.wantFates)
+			}
+			if res.Jobs.Lost != 0 || res.Jobs.StillRunning != 0 {
+				t.Errorf("jobs = %+v, want none lost or still running", res.Jobs)
+			}
+			if !res.Lock.Released {
+				t.Errorf("lock not released")
+			}
+		})
+	}
+}
+
+// TestRunTwoServicesShareRolloutDeadline: both deployments start before either is watched,
+// so ECS rolls them out at the same time and the watches, one after another, share one
+// RolloutTimeout counted from the start of the rollout phase: the second watch gets what the
+// first left. When the first used it all, the second service had the whole budget in ECS
+// too; it still gets one poll interval, so its outcome is read and reported rather than
+// skipped.
+func TestRunTwoServicesShareRolloutDeadline(t *testing.T) {
+	tests := []struct {
+		name                       string
+		workerTook, mailerTook     time.Duration
+		wantWorker, wantMailer     time.Duration // the Watch timeouts
+		wantWorkerRes, wantMailRes RolloutResult
+		wantOut                    Outcome
+		wantExit                   int
+		wantPhase                  time.Duration // the rollout phase's length
+	}{
+		{name: "first ends early", workerTook: 4 * time.Minute, mailerTook: time.Minute,
+			wantWorker: 15 * time.Minute, wantMailer: 11 * time.Minute,
+			wantWorkerRes: RolloutSucceeded, wantMailRes: RolloutSucceeded, wantOut: OutcomeSucceeded, wantPhase: 5 * time.Minute},
+		{name: "first uses it all, second done meanwhile", workerTook: 20 * time.Minute,
+			wantWorker: 15 * time.Minute, wantMailer: time.Second,
+			wantWorkerRes: RolloutTimedOut, wantMailRes: RolloutSucceeded, wantOut: OutcomeRolloutTimeout, wantExit: 5,
+			wantPhase: 15 * time.Minute},
+		{name: "first uses it all, second still rolling", workerTook: 20 * time.Minute, mailerTook: time.Minute,
+			wantWorker: 15 * time.Minute, wantMailer: time.Second,
+			wantWorkerRes: RolloutTimedOut, wantMailRes: RolloutTimedOut, wantOut: OutcomeRolloutTimeout, wantExit: 5,
+			wantPhase: 15*time.Minute + time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTwoServices()
+			ts.cfg.RolloutTimeout = 15 * time.Minute
+			ts.script("", "")
+			ts.svc.clock, ts.svc.watchTook = ts.clock, tt.workerTook
+			ts.mailer.clock, ts.mailer.watchTook = ts.clock, tt.mailerTook
+
+			res, err := ts.runner().Run(context.Background())
+			if got := ExitCode(res, err); got != tt.wantExit || res.Outcome != tt.wantOut {
+				t.Fatalf("outcome %s exit %d (err %v), want %s exit %d", res.Outcome, got, err, tt.wantOut, tt.wantExit)
+			}
+			if !slices.Equal(ts.svc.timeouts, []time.Duration{tt.wantWorker}) ||
+				!slices.Equal(ts.mailer.timeouts, []time.Duration{tt.wantMailer}) {
+				t.Errorf("watch timeouts: worker %v mailer %v, want [%v] and [%v]", ts.svc.timeouts, ts.mailer.timeouts,
+					tt.wantWorker, tt.wantMailer)
+			}
+			for i, want := range []RolloutResult{tt.wantWorkerRes, tt.wantMailRes} {
+				if o := res.Services[i].Outcome; o == nil || o.Result != want {
+					t.Errorf("%s outcome = %+v, want %s", res.Services[i].Ref, o, want)
+				}
+			}
+			for _, p := range res.Phases {
+				if p.Phase == PhaseRollout && p.Duration() != tt.wantPhase {
+					t.Errorf("rollout phase lasted %v, want %v", p.Duration(), tt.wantPhase)
+				}
+			}
+			if tt.wantExit == 5 {
+				want := map[string]string{"prod/worker": "ecs-svc/2", "prod/mailer": "ecs-svc/mailer-2"}
+				if res.Left == nil || fmt.Sprint(res.Left.DeploymentIDs) != fmt.Sprint(want) {
+					t.Errorf("Left = %+v, want both deployments %v", res.Left, want)
+				}
+			}
+		})
+	}
+}
+
+// progressRec keeps every DrainProgress as emitted.
+type progressRec struct {
+	recObserver
+	dps []DrainProgress
+}
+
+func (o *progressRec) DrainProgress(p DrainProgress) {
+	o.dps = append(o.dps, p)
+	o.recObserver.DrainProgress(p)
+}
+
+// TestRunFirstQuietProgressIsTheFirstPoll: the quiet phase's first progress event carries the
+// first poll (every selected process counted by state, TSTP not read yet) and the jobs known
+// from preflight, even when the heartbeats show no work yet; report renders it as the
+// processes still to acknowledge, never as an empty "0 of 0".
+func TestRunFirstQuietProgressIsTheFirstPoll(t *testing.T) {
+	f := newFixture()
+	f.script(
+		[]Observation{obs(f.p1, StateRunning), obs(f.p2, StateRunning)},
+		[]Observation{obs(f.p1, StateQuiet, f.j1), obs(f.p2, StateQuiet, f.j2)},
+		[]Observation{obs(f.p1, StateDrained), obs(f.p2, StateDrained)},
+		[]Observation{obs(f.p1, StateGone), obs(f.p2, StateGone)},
+	)
+	rec := &progressRec{}
+	r := f.runner()
+	r.Observer = rec
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rec.dps) == 0 {
+		t.Fatal("no progress emitted")
+	}
+	first := rec.dps[0]
+	if first.Phase != PhaseQuiet || first.Processes[StateRunning] != 2 || len(first.Processes) != 1 ||
+		first.Total != 2 || first.Remaining != 0 {
+		t.Errorf("first progress = %+v, want quiet with running 2, 0 of the 2 preflight jobs in the heartbeats", first)
+	}
+	for i, dp := range rec.dps {
+		n := 0
+		for _, c := range dp.Processes {
+			n += c
+		}
+		if n != 2 {
+			t.Errorf("progress %d (%s) counts %d processes, want the 2 selected", i, dp.Phase, n)
+		}
+	}
+}

@@ -4,6 +4,11 @@
 // no testing.TB: the caller owns the Stack and must Close it, which stops every process the
 // stack started, by PID.
 //
+// Options.ExtraServices adds more services to the same cluster, run like the first and
+// sharing its redis-server and simulator, for deploys of several services in one run; the
+// Stack's task helpers (Tasks, RunningTasks, TaskProcesses, Settle, …) then cover every
+// service, while ForceNewDeployment and WaitRolloutCompleted act on the first.
+//
 // Two signal paths can be chosen for the service's tasks:
 //   - working (the default): the task runs Sidekiq in exec form, so the SIGTERM of a stopping
 //     task reaches Sidekiq, which requeues what is still running after its -t timeout and
@@ -31,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/drainctl/drainctl/internal/ecs/ecssim"
@@ -58,6 +64,10 @@ const (
 type Options struct {
 	// Cluster and Service name the ECS cluster and service; defaults demo and worker.
 	Cluster, Service string
+	// ExtraServices names more services to create in the same cluster, each like Service
+	// (same task definition, Tasks tasks, signal path and Sidekiq command) and sharing the
+	// redis-server and the simulator. Empty means the one service.
+	ExtraServices []string
 	// Tasks is the service's desired count; zero means 3.
 	Tasks int
 	// SidekiqVersion is the Sidekiq release the tasks run; empty means 6.4.1.
@@ -215,18 +225,50 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if o.CircuitBreaker {
 		spec.CircuitBreaker = &ecssim.CircuitBreaker{Enable: true, Rollback: true}
 	}
-	if err = s.Sim.CreateService(spec); err != nil {
-		return nil, fmt.Errorf("create service %q in cluster %q: %w", o.Service, o.Cluster, err)
+	for _, name := range s.Services() {
+		spec.Name = name
+		if err = s.Sim.CreateService(spec); err != nil {
+			return nil, fmt.Errorf("create service %q in cluster %q: %w", name, o.Cluster, err)
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.RegisterTimeout)
 	defer cancel()
-	if _, err = s.WaitRegistered(rctx, o.Tasks); err != nil {
+	if _, err = s.WaitRegistered(rctx, o.Tasks*len(s.Services())); err != nil {
 		return nil, err
 	}
 	if err = s.WaitSteady(rctx); err != nil {
 		return nil, fmt.Errorf("service %q: first rollout: %w", o.Service, err)
 	}
+	for _, name := range o.ExtraServices {
+		if err = s.waitSteady(rctx, name); err != nil {
+			return nil, fmt.Errorf("service %q: first rollout: %w", name, err)
+		}
+	}
 	return s, nil
+}
+
+// Services names the stack's services: Options.Service, then Options.ExtraServices.
+func (s *Stack) Services() []string {
+	return append([]string{s.Opts.Service}, s.Opts.ExtraServices...)
+}
+
+// waitSteady waits until the named service has a single deployment whose rollout COMPLETED.
+func (s *Stack) waitSteady(ctx context.Context, service string) error {
+	api := s.ECS()
+	return s.poll(ctx, func() (bool, string, error) {
+		out, err := api.DescribeServices(ctx, &awsecs.DescribeServicesInput{
+			Cluster: aws.String(s.Opts.Cluster), Services: []string{service},
+		})
+		if err != nil {
+			return false, "", fmt.Errorf("describe service %q: %w", service, err)
+		}
+		if len(out.Services) != 1 {
+			return false, "service not found", nil
+		}
+		deps := out.Services[0].Deployments
+		ok := len(deps) == 1 && deps[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
+		return ok, fmt.Sprintf("%d deployment(s)", len(deps)), nil
+	})
 }
 
 // processTemplate is how every task of the service runs Sidekiq.
@@ -290,9 +332,13 @@ func shellJoin(argv []string) string {
 // RedisURL is the redis:// URL of the stack's server, with the password when one is set.
 func (s *Stack) RedisURL() string { return s.Redis.URL() }
 
-// Args are the drainctl flags that name the stack's service.
+// Args are the drainctl flags that name the stack's services (one --service each).
 func (s *Stack) Args() []string {
-	return []string{"--cluster", s.Opts.Cluster, "--service", s.Opts.Service}
+	args := []string{"--cluster", s.Opts.Cluster}
+	for _, name := range s.Services() {
+		args = append(args, "--service", name)
+	}
+	return args
 }
 
 // Env is the environment for a drainctl binary run against the stack: the caller's
@@ -339,10 +385,22 @@ func (s *Stack) ECS() *awsecs.Client {
 	return awsecs.NewFromConfig(cfg, func(o *awsecs.Options) { o.BaseEndpoint = aws.String(s.Sim.URL()) })
 }
 
-// Tasks lists the service's tasks, stopped ones included, oldest first.
-func (s *Stack) Tasks() []ecssim.TaskInfo { return s.Sim.Tasks(s.Opts.Cluster, s.Opts.Service) }
+// Tasks lists the tasks of the stack's services, stopped ones included: each service's
+// (in Services order) oldest first.
+func (s *Stack) Tasks() []ecssim.TaskInfo {
+	var out []ecssim.TaskInfo
+	for _, name := range s.Services() {
+		out = append(out, s.ServiceTasks(name)...)
+	}
+	return out
+}
 
-// RunningTasks lists the service's tasks whose last status is RUNNING and that want to run.
+// ServiceTasks lists one service's tasks, stopped ones included, oldest first.
+func (s *Stack) ServiceTasks(service string) []ecssim.TaskInfo {
+	return s.Sim.Tasks(s.Opts.Cluster, service)
+}
+
+// RunningTasks lists the services' tasks whose last status is RUNNING and that want to run.
 func (s *Stack) RunningTasks() []ecssim.TaskInfo {
 	var out []ecssim.TaskInfo
 	for _, t := range s.Tasks() {

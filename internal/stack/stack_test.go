@@ -172,3 +172,49 @@ func TestStackSignalPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestStackExtraServices: a second service runs in the same cluster with its own tasks and
+// Sidekiq processes, sharing the redis-server and the simulator; Args names both services
+// and the task helpers cover both.
+func TestStackExtraServices(t *testing.T) {
+	t.Parallel()
+	s := start(t, stack.Options{Tasks: 1, ExtraServices: []string{"mailer"}})
+	if got := strings.Join(s.Services(), ","); got != "worker,mailer" {
+		t.Errorf("Services() = %s, want worker,mailer", got)
+	}
+	if got, want := strings.Join(s.Args(), " "), "--cluster demo --service worker --service mailer"; got != want {
+		t.Errorf("Args() = %q, want %q", got, want)
+	}
+	hosts := map[string]string{} // hostname → service
+	for _, name := range s.Services() {
+		ts := s.ServiceTasks(name)
+		if len(ts) != 1 || ts[0].LastStatus != "RUNNING" {
+			t.Fatalf("service %s tasks = %+v, want one running", name, ts)
+		}
+		hosts[ts[0].Hostname] = name
+	}
+	if len(hosts) != 2 || len(s.RunningTasks()) != 2 {
+		t.Fatalf("tasks %v (running %d), want one task per service with its own hostname", hosts, len(s.RunningTasks()))
+	}
+	ctx := ctxFor(t, 30*time.Second)
+	ids, err := s.TaskProcesses(ctx)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("task processes = %v, %v; want one per service", ids, err)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		host, _, _ := strings.Cut(id, ":")
+		seen[hosts[host]] = true
+	}
+	if !seen["worker"] || !seen["mailer"] {
+		t.Errorf("processes %v, want one in each service's task (tasks %v)", ids, hosts)
+	}
+	// One Redis: a job enqueued once runs once, on either service.
+	jids, err := s.Enqueue(ctx, 2, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitAllDone(ctx, jids); err != nil {
+		t.Fatal(err)
+	}
+}
