@@ -40,6 +40,10 @@
 //  9. Recover ([PhaseRecover]): after a failed or rolled-back rollout, quieted processes still
 //     running in the tasks ECS kept can never work again; their tasks are stopped (Service.
 //     StopTasks) so the service starts fresh ones, unless Config.OnRolloutFailure is "leave".
+//     With several services, each is deployed before any is watched (ECS rolls them out
+//     together) and they share the rollout deadline. When some roll back or time out, the
+//     failed ones are recovered first, then the old processes of those that succeeded are
+//     still watched leaving and their killed processes' jobs rescued.
 //  10. The Result: [Outcome], job counts, per-process end states, per-service rollout record,
 //     phase durations, API call counts and warnings. [ExitCode] maps it to the process exit code.
 //

@@ -331,13 +331,19 @@ func (s *Stack) WaitSteady(ctx context.Context) error {
 // WaitRolloutCompleted waits until deployment id (any when empty) is the service's only deployment and its
 // rollout state is COMPLETED.
 func (s *Stack) WaitRolloutCompleted(ctx context.Context, id string) error {
+	return s.waitCompleted(ctx, s.Opts.Service, id)
+}
+
+// waitCompleted waits until service has one deployment, COMPLETED (and with ID id, unless
+// id is empty).
+func (s *Stack) waitCompleted(ctx context.Context, service, id string) error {
 	api := s.ECS()
 	return s.poll(ctx, func() (bool, string, error) {
 		out, err := api.DescribeServices(ctx, &awsecs.DescribeServicesInput{
-			Cluster: aws.String(s.Opts.Cluster), Services: []string{s.Opts.Service},
+			Cluster: aws.String(s.Opts.Cluster), Services: []string{service},
 		})
 		if err != nil {
-			return false, "", fmt.Errorf("describe service %q: %w", s.Opts.Service, err)
+			return false, "", fmt.Errorf("describe service %q: %w", service, err)
 		}
 		if len(out.Services) != 1 {
 			return false, "service not found", nil

@@ -36,7 +36,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/drainctl/drainctl/internal/ecs/ecssim"
@@ -240,7 +239,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("service %q: first rollout: %w", o.Service, err)
 	}
 	for _, name := range o.ExtraServices {
-		if err = s.waitSteady(rctx, name); err != nil {
+		if err = s.waitCompleted(rctx, name, ""); err != nil {
 			return nil, fmt.Errorf("service %q: first rollout: %w", name, err)
 		}
 	}
@@ -250,25 +249,6 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 // Services names the stack's services: Options.Service, then Options.ExtraServices.
 func (s *Stack) Services() []string {
 	return append([]string{s.Opts.Service}, s.Opts.ExtraServices...)
-}
-
-// waitSteady waits until the named service has a single deployment whose rollout COMPLETED.
-func (s *Stack) waitSteady(ctx context.Context, service string) error {
-	api := s.ECS()
-	return s.poll(ctx, func() (bool, string, error) {
-		out, err := api.DescribeServices(ctx, &awsecs.DescribeServicesInput{
-			Cluster: aws.String(s.Opts.Cluster), Services: []string{service},
-		})
-		if err != nil {
-			return false, "", fmt.Errorf("describe service %q: %w", service, err)
-		}
-		if len(out.Services) != 1 {
-			return false, "service not found", nil
-		}
-		deps := out.Services[0].Deployments
-		ok := len(deps) == 1 && deps[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
-		return ok, fmt.Sprintf("%d deployment(s)", len(deps)), nil
-	})
 }
 
 // processTemplate is how every task of the service runs Sidekiq.
