@@ -149,12 +149,21 @@ func testWorkingSignalPathRequeues(t *testing.T, v testenv.SidekiqVersion) {
 	if st := r.states(); st["gone"] != 2 {
 		t.Errorf("process states %v, want 2 gone (clean exits)", st)
 	}
+	// Both old tasks are in the report, and their Sidekiq exited 0 (a clean TERM shutdown).
+	clean := 0
 	for _, tk := range r.Services[0].StoppedTasks {
 		for _, c := range tk.Containers {
-			if c.ExitCode != nil && *c.ExitCode == 137 {
-				t.Errorf("task %s was SIGKILLed on the working signal path", tk.ID)
+			switch {
+			case c.ExitCode == nil:
+			case *c.ExitCode == 0:
+				clean++
+			default:
+				t.Errorf("task %s container %s exited %d on the working signal path", tk.ID, c.Name, *c.ExitCode)
 			}
 		}
+	}
+	if clean != 2 {
+		t.Errorf("stopped tasks with a clean exit = %d, want the 2 old tasks: %+v", clean, r.Services[0].StoppedTasks)
 	}
 	nothingLost(t, s, jids)
 	if n := runs(t, s, jids); !allEqual(n, 2) {
