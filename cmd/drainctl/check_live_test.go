@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func TestCheckLiveEvidence(t *testing.T) {
 	t.Cleanup(func() { _ = sim.Close() })
 	sim.CreateCluster("prod")
 	stop := int32(30)
+	up := t.TempDir()
 	td, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "worker", RequiresCompatibilities: []string{"FARGATE"},
 		Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:1", Command: []string{"bundle", "exec", "sidekiq", "-t", "3"}, StopTimeout: &stop}}})
 	if err != nil {
@@ -71,15 +73,18 @@ func TestCheckLiveEvidence(t *testing.T) {
 	}
 	if err := sim.CreateService(ecssim.ServiceSpec{Cluster: "prod", Name: "worker", TaskDefinition: td, DesiredCount: 1,
 		CircuitBreaker: &ecssim.CircuitBreaker{Enable: true, Rollback: true},
-		Process: &ecssim.ProcessTemplate{Argv: []string{"sh", "-c", `trap "" TERM; sleep 60`}, HostnameEnv: "DYNO",
-			StopTimeout: 300 * time.Millisecond, LogDir: t.TempDir()}}); err != nil {
+		// The task never ends by itself (a replacement must not add stops of its own however
+		// slow the test runs) and says it is up once TERM is ignored: a TERM before the trap
+		// would end it with 143.
+		Process: &ecssim.ProcessTemplate{Argv: []string{"sh", "-c", `trap "" TERM; touch "$OUT/$DYNO"; while :; do sleep 1; done`},
+			HostnameEnv: "DYNO", Env: []string{"OUT=" + up}, StopTimeout: 300 * time.Millisecond, LogDir: t.TempDir()}}); err != nil {
 		t.Fatal(err)
 	}
 	var task ecssim.TaskInfo
 	deadline := time.Now().Add(20 * time.Second)
 	for task.ARN == "" && time.Now().Before(deadline) {
 		for _, ti := range sim.Tasks("prod", "worker") {
-			if ti.LastStatus == "RUNNING" && ti.PID > 0 {
+			if _, err := os.Stat(filepath.Join(up, ti.Hostname)); err == nil && ti.LastStatus == "RUNNING" && ti.PID > 0 {
 				task = ti
 			}
 		}

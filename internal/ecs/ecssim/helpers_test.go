@@ -2,6 +2,7 @@ package ecssim_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -114,4 +115,12 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func completed(svc ecstypes.Service, id string) bool {
 	return len(svc.Deployments) == 1 && aws.ToString(svc.Deployments[0].Id) == id &&
 		svc.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
+}
+
+// exitText prints an exit code that may be missing, for failure messages.
+func exitText(code *int32) string {
+	if code == nil {
+		return "none"
+	}
+	return strconv.Itoa(int(*code))
 }

@@ -197,7 +197,7 @@ func (s *Sim) terminate(p *proc, grace time.Duration) {
 	}
 	if !p.termSent {
 		p.termSent = true
-		_ = syscall.Kill(p.init(), syscall.SIGTERM)
+		s.sendTerm(p)
 	}
 	time.AfterFunc(grace, func() {
 		s.mu.Lock()
@@ -208,22 +208,41 @@ func (s *Sim) terminate(p *proc, grace time.Duration) {
 	})
 }
 
+// sendTerm delivers SIGTERM to the task's PID 1. A container always has its PID 1 when docker
+// stop signals it; in a PID namespace unshare forks it a moment after starting, and a TERM to
+// unshare itself would end the task with 143 whatever its command does with TERM. So until the
+// namespace's PID 1 exists, the signal waits for it. Called with s.mu held.
+func (s *Sim) sendTerm(p *proc) {
+	if p.exited {
+		return
+	}
+	if pid, ok := p.init(); ok {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		return
+	}
+	time.AfterFunc(5*time.Millisecond, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.sendTerm(p)
+	})
+}
+
 // init is the host PID of the task's PID 1: unshare's child in a PID namespace, else the
-// leader itself.
-func (p *proc) init() int {
+// leader itself. ok is false while unshare has not forked it yet.
+func (p *proc) init() (pid int, ok bool) {
 	if !p.ns {
-		return p.pid
+		return p.pid, true
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
 	if err != nil {
-		return p.pid
+		return p.pid, true // unshare is gone: nothing left to signal but itself
 	}
 	if f := strings.Fields(string(b)); len(f) > 0 {
 		if c, err := strconv.Atoi(f[0]); err == nil {
-			return c
+			return c, true
 		}
 	}
-	return p.pid // not forked yet: unshare ignores nothing, so TERM ends it and its child
+	return 0, false
 }
 
 // stopAllProcesses stops every process still running, for Close.

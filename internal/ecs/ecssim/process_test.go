@@ -94,8 +94,10 @@ func liveInGroup(pgid int) bool {
 func TestProcessTasksStop(t *testing.T) {
 	t.Parallel()
 	const stopTimeout = 1500 * time.Millisecond
-	// worker stands in for Sidekiq: it handles SIGTERM by exiting 0.
-	const worker = `trap "exit 0" TERM; while :; do sleep 0.05; done`
+	// worker stands in for Sidekiq: it handles SIGTERM by exiting 0. Every command says it is
+	// up once its TERM handling is in place ($OUT/up), and the test stops the task only then: a
+	// TERM that came before the trap would test the shell's start-up, not the signal path.
+	const worker = `trap "exit 0" TERM; touch "$OUT/up"; while :; do sleep 0.05; done`
 	pid1 := ecssim.PID1Semantics()
 	tests := []struct {
 		name     string
@@ -105,11 +107,11 @@ func TestProcessTasksStop(t *testing.T) {
 		killed   bool // SIGKILL after the stop timeout
 		needPID1 bool // the case is about PID 1 semantics (a PID namespace per task)
 	}{
-		{"ignores SIGTERM", []string{"sh", "-c", `trap "" TERM; sleep 60`}, false, 137, true, false},
+		{"ignores SIGTERM", []string{"sh", "-c", `trap "" TERM; touch "$OUT/up"; sleep 60`}, false, 137, true, false},
 		{"handles SIGTERM and exits 0", []string{"sh", "-c", worker}, false, 0, false, false},
 		{"broken signal path", []string{"sh", "-c", worker}, true, 137, true, false},
 		// As PID 1 a process without a TERM handler ignores SIGTERM (Docker's `sleep` gotcha).
-		{"PID 1 without a TERM handler", []string{"sleep", "60"}, false, 137, true, true},
+		{"PID 1 without a TERM handler", []string{"sh", "-c", `touch "$OUT/up"; exec sleep 60`}, false, 137, true, true},
 		// A shell as PID 1 running a compound command does not pass SIGTERM on; one that execs
 		// the worker does. A lone simple command: bash execs it itself, Debian's dash 0.5.12
 		// (/bin/sh of Debian-based images) forks it and so breaks the signal path.
@@ -125,21 +127,23 @@ func TestProcessTasksStop(t *testing.T) {
 				testenv.Missing(t, "PID namespaces for task processes (root and util-linux unshare)")
 			}
 			s := startSim(t, ecssim.Options{})
+			out := t.TempDir()
 			setup(t, s, ecssim.ServiceSpec{DesiredCount: 1, Process: &ecssim.ProcessTemplate{
 				Argv: tc.argv, BrokenSignalPath: tc.broken, StopTimeout: stopTimeout, HostnameEnv: "DYNO", LogDir: t.TempDir(),
+				Env: []string{"OUT=" + out},
 			}})
 			api := client(s, 3)
 			ti := runningTask(t, s)
-			if err := syscall.Kill(ti.PID, 0); err != nil {
-				t.Fatalf("task process %d not running: %v", ti.PID, err)
-			}
-			time.Sleep(100 * time.Millisecond) // let the shell install its trap
+			waitFor(t, 10*time.Second, "the task's command to be up", func() bool {
+				_, err := os.Stat(filepath.Join(out, "up"))
+				return err == nil
+			})
 			if _, err := api.StopTask(ctxT(t), &awsecs.StopTaskInput{Cluster: aws.String("c"), Task: aws.String(ti.ARN), Reason: aws.String("test stop")}); err != nil {
 				t.Fatalf("stop task: %v", err)
 			}
 			tk := stoppedTask(t, api, ti.ARN, 10*time.Second)
 			if c := tk.Containers[0]; c.ExitCode == nil || *c.ExitCode != tc.wantExit {
-				t.Errorf("exit code = %v, want %d", c.ExitCode, tc.wantExit)
+				t.Errorf("exit code = %s, want %d", exitText(c.ExitCode), tc.wantExit)
 			}
 			if tk.StopCode != ecstypes.TaskStopCodeUserInitiated || aws.ToString(tk.StoppedReason) != "test stop" {
 				t.Errorf("stop code %s reason %q", tk.StopCode, aws.ToString(tk.StoppedReason))
@@ -180,7 +184,7 @@ func TestProcessTaskEnvironmentAndExit(t *testing.T) {
 	// stdin is /dev/null: read fails at once and the shell exits 3 by itself.
 	tk := stoppedTask(t, api, ti.ARN, 10*time.Second)
 	if tk.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || aws.ToInt32(tk.Containers[0].ExitCode) != 3 {
-		t.Errorf("stop code %s exit %v", tk.StopCode, tk.Containers[0].ExitCode)
+		t.Errorf("stop code %s exit %s", tk.StopCode, exitText(tk.Containers[0].ExitCode))
 	}
 }
 
@@ -196,17 +200,22 @@ func TestCloseKillsProcesses(t *testing.T) {
 			s.Close()
 		}
 	})
+	// Each task says it is up only once its TERM is ignored: a TERM that reached the shell
+	// before its trap would end it with 143, which is what ECS reports too.
+	out := t.TempDir()
 	setup(t, s, ecssim.ServiceSpec{DesiredCount: 2, Process: &ecssim.ProcessTemplate{
-		Argv: []string{"sh", "-c", `trap "" TERM; sleep 60`}, StopTimeout: 200 * time.Millisecond,
+		Argv: []string{"sh", "-c", `trap "" TERM; mktemp "$OUT/up.XXXXXX" >/dev/null; sleep 60`}, Env: []string{"OUT=" + out},
+		StopTimeout: 200 * time.Millisecond,
 	}})
-	waitFor(t, 10*time.Second, "two processes", func() bool {
+	waitFor(t, 10*time.Second, "two processes ignoring TERM", func() bool {
+		up, _ := filepath.Glob(filepath.Join(out, "up.*"))
 		n := 0
 		for _, ti := range s.Tasks("c", "svc") {
 			if ti.PID > 0 {
 				n++
 			}
 		}
-		return n == 2
+		return n == 2 && len(up) == 2
 	})
 	tasks := s.Tasks("c", "svc")
 	if err := s.Close(); err != nil {
@@ -220,7 +229,7 @@ func TestCloseKillsProcesses(t *testing.T) {
 	}
 	for _, ti := range s.Tasks("c", "svc") {
 		if ti.LastStatus != "STOPPED" || ti.ExitCode == nil || *ti.ExitCode != 137 {
-			t.Errorf("after Close task %s: %s exit %v", ti.ID, ti.LastStatus, ti.ExitCode)
+			t.Errorf("after Close task %s: %s exit %s, want STOPPED exit 137", ti.ID, ti.LastStatus, exitText(ti.ExitCode))
 		}
 	}
 }
@@ -269,7 +278,7 @@ func TestInitProcessEnabled(t *testing.T) {
 		testenv.Missing(t, "tini (scripts/deps.sh installs it): %v", err)
 	}
 	const stopTimeout = 3 * time.Second
-	const worker = `echo up >"$OUT/up"; trap "echo TERM >$OUT/term; exit 0" TERM; while :; do sleep 0.05; done`
+	const worker = `trap "echo TERM >$OUT/term; exit 0" TERM; echo up >"$OUT/up"; while :; do sleep 0.05; done`
 	tests := []struct {
 		name       string
 		argv       []string
@@ -306,7 +315,6 @@ func TestInitProcessEnabled(t *testing.T) {
 			if !strings.Contains(strings.Join(procs, "\n"), "tini -- ") {
 				t.Fatalf("no tini among the task's processes:\n%s", strings.Join(procs, "\n"))
 			}
-			time.Sleep(100 * time.Millisecond) // the worker's trap comes right after "up"
 			if _, err := api.StopTask(ctxT(t), &awsecs.StopTaskInput{Cluster: aws.String("c"), Task: aws.String(ti.ARN), Reason: aws.String("test stop")}); err != nil {
 				t.Fatalf("stop task: %v", err)
 			}
@@ -316,7 +324,7 @@ func TestInitProcessEnabled(t *testing.T) {
 			heard := err == nil
 			t.Logf("exit %v after %s; worker heard TERM: %v", aws.ToInt32(tk.Containers[0].ExitCode), took, heard)
 			if c := tk.Containers[0]; c.ExitCode == nil || *c.ExitCode != tc.wantExit {
-				t.Errorf("exit code = %v, want %d", c.ExitCode, tc.wantExit)
+				t.Errorf("exit code = %s, want %d", exitText(c.ExitCode), tc.wantExit)
 			}
 			if heard != tc.workerTERM {
 				t.Errorf("worker heard TERM = %v, want %v", heard, tc.workerTERM)

@@ -163,7 +163,7 @@ func TestCircuitBreaker(t *testing.T) {
 			for _, tk := range dt.Tasks {
 				if tk.StopCode != ecstypes.TaskStopCodeEssentialContainerExited || aws.ToInt32(tk.Containers[0].ExitCode) != 1 ||
 					aws.ToString(tk.StoppedReason) != "Essential container in task exited" {
-					t.Errorf("failed task %s: %s %q exit %v", aws.ToString(tk.TaskArn), tk.StopCode, aws.ToString(tk.StoppedReason), tk.Containers[0].ExitCode)
+					t.Errorf("failed task %s: %s %q exit %s", aws.ToString(tk.TaskArn), tk.StopCode, aws.ToString(tk.StoppedReason), exitText(tk.Containers[0].ExitCode))
 				}
 			}
 
