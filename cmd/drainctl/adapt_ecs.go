@@ -9,6 +9,7 @@ import (
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
@@ -49,7 +50,7 @@ func (s *service) Preflight(ctx context.Context) (drain.ServiceState, error) {
 	out := serviceState(st)
 	if s.checkPath {
 		for _, f := range s.signalPath(st) {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("signal path %s %s (container %s): %s; fix: %s", f.ID, f.Severity, f.Container, f.Message, f.Fix))
+			out.Warnings = append(out.Warnings, fmt.Sprintf("signal path %s %s (container %s): %s; fix: %s", f.Code, f.Severity, f.Container, f.Message, f.Fix))
 		}
 	}
 	return out, nil
@@ -65,15 +66,15 @@ func (s *service) signalPath(st ecs.ServiceState) []check.Finding {
 		Deployment: deploymentConfig(st)}
 	res, err := check.Run(in)
 	if err != nil {
-		return []check.Finding{{ID: "check", Severity: check.SeverityWarning, Container: "?", Message: "signal-path check skipped: " + err.Error(), Fix: "name the container with drainctl check --container"}}
+		return []check.Finding{{Code: "check", Severity: finding.Warning, Container: "?", Message: "signal-path check skipped: " + err.Error(), Fix: "name the container with drainctl check --container"}}
 	}
 	var out []check.Finding
 	for _, f := range res.Findings {
 		// The circuit breaker is already a preflight warning of the ECS client.
-		if f.ID == check.IDCircuitBreakerOff {
+		if f.Code == check.CodeCircuitBreakerOff {
 			continue
 		}
-		if f.Severity == check.SeverityError || f.Severity == check.SeverityWarning {
+		if f.Severity == finding.Error || f.Severity == finding.Warning {
 			out = append(out, f)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
@@ -119,11 +120,11 @@ func runCheck(c *cli.Context, getenv env) error {
 	}
 	u.appendStepSummary(r)
 	for _, f := range res.Findings {
-		msg := fmt.Sprintf("%s %s (%s, container %s): %s", f.ID, f.Name, f.Target, f.Container, f.Message)
+		msg := fmt.Sprintf("%s %s (%s): %s", f.Code, f.Name, f.Subject, f.Message)
 		switch f.Severity {
-		case check.SeverityError:
+		case finding.Error:
 			u.annotate("error", msg)
-		case check.SeverityWarning:
+		case finding.Warning:
 			u.annotate("warning", msg)
 		}
 	}

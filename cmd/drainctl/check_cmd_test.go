@@ -40,7 +40,7 @@ func TestCheckFiles(t *testing.T) {
 				Schema   string `json:"schema"`
 				ExitCode int    `json:"exit_code"`
 				Findings []struct {
-					ID       string `json:"id"`
+					Code     string `json:"code"`
 					Severity string `json:"severity"`
 				} `json:"findings"`
 			}
@@ -53,7 +53,7 @@ func TestCheckFiles(t *testing.T) {
 			got := map[string]bool{}
 			for _, f := range doc.Findings {
 				if f.Severity != "info" {
-					got[f.ID] = true
+					got[f.Code] = true
 				}
 			}
 			for _, id := range tt.wantIDs {

@@ -316,7 +316,7 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 			}
 			sp013 := false
 			for _, f := range live.Findings {
-				sp013 = sp013 || f.ID == check.IDShutdownsKilled
+				sp013 = sp013 || f.Code == check.CodeShutdownsKilled
 			}
 			t.Logf("%s %s (%s): exit %d, requeued %v, %q logged %v", tc.corpus, tc.version, tc.note, exit, requeued, "Pushed 1 jobs back", pushed)
 

@@ -4,29 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sort"
 	"strings"
+
+	"github.com/drainctl/drainctl/internal/finding"
 )
-
-// Severity ranks a finding: errors fail `drainctl check`, warnings fail it with --strict.
-type Severity string
-
-// The severities, most serious first.
-const (
-	SeverityError   Severity = "error"
-	SeverityWarning Severity = "warning"
-	SeverityInfo    Severity = "info"
-)
-
-func (s Severity) rank() int {
-	switch s {
-	case SeverityError:
-		return 0
-	case SeverityWarning:
-		return 1
-	}
-	return 2
-}
 
 // Launch types as ECS spells them.
 const (
@@ -102,21 +83,9 @@ type StoppedTask struct {
 	Reason    string // the container's reason, e.g. "OutOfMemoryError: ..."
 }
 
-// Finding is one problem (or note) about one container of one task definition.
-type Finding struct {
-	ID        string         `json:"id"`
-	Name      string         `json:"name"`
-	Severity  Severity       `json:"severity"`
-	Target    string         `json:"target"`
-	Container string         `json:"container,omitempty"`
-	File      string         `json:"file,omitempty"`
-	Line      int            `json:"line,omitempty"`
-	Message   string         `json:"message"`
-	Evidence  string         `json:"evidence,omitempty"`
-	Why       string         `json:"why"`
-	Fix       string         `json:"fix"`
-	Numbers   map[string]int `json:"numbers,omitempty"`
-}
+// Finding is one problem (or note) about one container of one task definition: the shared
+// finding type, with Code SP001…, Subject "family:revision / container" and Container set.
+type Finding = finding.Finding
 
 // Target describes one checked container and the numbers the checks settled on.
 type Target struct {
@@ -138,24 +107,17 @@ type Target struct {
 	SignalPath string `json:"signal_path"`
 }
 
-// Summary counts findings by severity.
-type Summary struct {
-	Errors   int `json:"errors"`
-	Warnings int `json:"warnings"`
-	Infos    int `json:"infos"`
-}
-
 // Result is the outcome of a check: what was checked, what was found, and the counts.
 type Result struct {
-	Targets  []Target  `json:"targets"`
-	Findings []Finding `json:"findings"`
-	Summary  Summary   `json:"summary"`
+	Targets  []Target        `json:"targets"`
+	Findings []Finding       `json:"findings"`
+	Summary  finding.Summary `json:"summary"`
 }
 
 // ExitCode is the process exit code `drainctl check` uses: 7 when there are errors, or
 // warnings with strict; 0 otherwise.
 func (r Result) ExitCode(strict bool) int {
-	if r.Summary.Errors > 0 || strict && r.Summary.Warnings > 0 {
+	if r.Summary.Blocking(strict) {
 		return 7
 	}
 	return 0
@@ -182,16 +144,7 @@ func Run(inputs ...Input) (Result, error) {
 	if res.Findings == nil {
 		res.Findings = []Finding{}
 	}
-	for _, f := range res.Findings {
-		switch f.Severity {
-		case SeverityError:
-			res.Summary.Errors++
-		case SeverityWarning:
-			res.Summary.Warnings++
-		default:
-			res.Summary.Infos++
-		}
-	}
+	res.Summary = finding.Summarize(res.Findings)
 	return res, nil
 }
 
@@ -211,7 +164,8 @@ func runOne(in Input) ([]Target, []Finding, error) {
 		if i == 0 {
 			a.findings = append(a.findings, serviceFindings(in, td.Name(), c.Name)...)
 		}
-		sortFindings(a.findings)
+		// One container's findings share a subject: most serious first, then by code.
+		finding.Sort(a.findings)
 		t := Target{
 			Source:             in.Source,
 			TaskDefinition:     td.Name(),
@@ -228,17 +182,6 @@ func runOne(in Input) ([]Target, []Finding, error) {
 		findings = append(findings, a.findings...)
 	}
 	return targets, findings, nil
-}
-
-// sortFindings orders one container's findings: errors first, then warnings, then infos;
-// by ID within a severity.
-func sortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		if fs[i].Severity.rank() != fs[j].Severity.rank() {
-			return fs[i].Severity.rank() < fs[j].Severity.rank()
-		}
-		return fs[i].ID < fs[j].ID
-	})
 }
 
 // pickContainers chooses the Sidekiq container(s) and says why.

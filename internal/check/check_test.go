@@ -2,6 +2,7 @@ package check
 
 import (
 	"errors"
+	"github.com/drainctl/drainctl/internal/finding"
 	"os"
 	"strings"
 	"testing"
@@ -118,9 +119,9 @@ func TestRunSeveralTaskDefinitions(t *testing.T) {
 	}
 	var got []string
 	for _, f := range res.Findings {
-		got = append(got, f.Target+" "+f.ID)
+		got = append(got, f.Subject+" "+f.Code)
 	}
-	want := []string{"a:1 SP006", "b:2 SP001", "b:2 SP003"}
+	want := []string{"a:1 / w SP006", "b:2 / w SP001", "b:2 / w SP003"}
 	if len(got) != len(want) {
 		t.Fatalf("findings = %v, want %v", got, want)
 	}
@@ -129,23 +130,23 @@ func TestRunSeveralTaskDefinitions(t *testing.T) {
 			t.Errorf("finding %d = %s, want %s", i, got[i], want[i])
 		}
 	}
-	if res.Summary != (Summary{Errors: 2, Infos: 1}) {
+	if res.Summary != (finding.Summary{Errors: 2, Infos: 1}) {
 		t.Errorf("summary = %+v", res.Summary)
 	}
 }
 
 func TestExitCode(t *testing.T) {
 	tests := []struct {
-		s      Summary
+		s      finding.Summary
 		strict bool
 		want   int
 	}{
-		{Summary{}, false, 0},
-		{Summary{}, true, 0},
-		{Summary{Infos: 3}, true, 0},
-		{Summary{Warnings: 1}, false, 0},
-		{Summary{Warnings: 1}, true, 7},
-		{Summary{Errors: 1}, false, 7},
+		{finding.Summary{}, false, 0},
+		{finding.Summary{}, true, 0},
+		{finding.Summary{Infos: 3}, true, 0},
+		{finding.Summary{Warnings: 1}, false, 0},
+		{finding.Summary{Warnings: 1}, true, 7},
+		{finding.Summary{Errors: 1}, false, 7},
 	}
 	for _, tt := range tests {
 		if got := (Result{Summary: tt.s}).ExitCode(tt.strict); got != tt.want {
@@ -195,8 +196,8 @@ func TestRunSignalPath(t *testing.T) {
 			}
 			var ids []string
 			for _, f := range res.Findings {
-				if f.Severity != SeverityInfo {
-					ids = append(ids, f.ID)
+				if f.Severity != finding.Info {
+					ids = append(ids, f.Code)
 				}
 			}
 			tg := res.Targets[0]

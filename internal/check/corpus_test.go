@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/drainctl/drainctl/internal/finding"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,8 +172,8 @@ func assertNamedExpectation(t *testing.T, name string, res check.Result) {
 	t.Helper()
 	ids := map[string]int{}
 	for _, f := range res.Findings {
-		if f.Severity != check.SeverityInfo {
-			ids[f.ID]++
+		if f.Severity != finding.Info {
+			ids[f.Code]++
 		}
 	}
 	switch {
@@ -187,7 +188,7 @@ func assertNamedExpectation(t *testing.T, name string, res check.Result) {
 		want := "SP" + strings.ToUpper(name[2:5])
 		found := false
 		for _, f := range res.Findings {
-			if f.ID == want {
+			if f.Code == want {
 				found = true
 			}
 		}

@@ -9,7 +9,7 @@
 //
 // The engine is pure: Run takes Inputs built from this package's own types (ParseTaskDefinition
 // for JSON files, NewTaskDefinition or the struct fields for values the ECS client read) and
-// returns a Result — Findings with stable IDs (SP001…SP015), Targets with the numbers it
+// returns a Result — finding.Findings with stable codes (SP001…), Targets with the numbers it
 // settled on, and a Summary. It never prints; internal/report renders a Result as text, JSON
 // or Markdown, and Result.ExitCode gives `drainctl check`'s exit code (0, or 7).
 //

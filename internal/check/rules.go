@@ -5,49 +5,51 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/drainctl/drainctl/internal/finding"
 )
 
-// Finding IDs and names. IDs are stable: tools and suppressions may refer to them.
+// Finding codes and names. Codes are stable: tools and suppressions may refer to them.
 const (
-	IDShellWrapperNoExec      = "SP001" // shell-wrapper-no-exec
-	IDShellLoneCommand        = "SP002" // shell-lone-command
-	IDNoInit                  = "SP003" // no-init
-	IDEntrypointNoExec        = "SP004" // entrypoint-no-exec
-	IDTrapSwallowsTerm        = "SP005" // entrypoint-trap-swallows-term
-	IDStopTimeoutTooShort     = "SP006" // stop-timeout-too-short
-	IDSidekiqTimeoutUnknown   = "SP007" // sidekiq-timeout-unknown
-	IDSidekiqNotEssential     = "SP008" // sidekiq-not-essential
-	IDSidecarMayStopFirst     = "SP009" // essential-sidecar-may-stop-first
-	IDCircuitBreakerOff       = "SP010" // circuit-breaker-off
-	IDMinHealthyZero          = "SP011" // min-healthy-zero
-	IDImageCmdNotOverridden   = "SP012" // image-cmd-not-overridden
-	IDShutdownsKilled         = "SP013" // shutdowns-killed
-	IDVanishedProcesses       = "SP014" // vanished-processes
-	IDEntrypointScriptUnknown = "SP015" // entrypoint-script-unchecked
+	CodeShellWrapperNoExec      = "SP001" // shell-wrapper-no-exec
+	CodeShellLoneCommand        = "SP002" // shell-lone-command
+	CodeNoInit                  = "SP003" // no-init
+	CodeEntrypointNoExec        = "SP004" // entrypoint-no-exec
+	CodeTrapSwallowsTerm        = "SP005" // entrypoint-trap-swallows-term
+	CodeStopTimeoutTooShort     = "SP006" // stop-timeout-too-short
+	CodeSidekiqTimeoutUnknown   = "SP007" // sidekiq-timeout-unknown
+	CodeSidekiqNotEssential     = "SP008" // sidekiq-not-essential
+	CodeSidecarMayStopFirst     = "SP009" // essential-sidecar-may-stop-first
+	CodeCircuitBreakerOff       = "SP010" // circuit-breaker-off
+	CodeMinHealthyZero          = "SP011" // min-healthy-zero
+	CodeImageCmdNotOverridden   = "SP012" // image-cmd-not-overridden
+	CodeShutdownsKilled         = "SP013" // shutdowns-killed
+	CodeVanishedProcesses       = "SP014" // vanished-processes
+	CodeEntrypointScriptUnknown = "SP015" // entrypoint-script-unchecked
 )
 
 var findingNames = map[string]string{
-	IDShellWrapperNoExec:      "shell-wrapper-no-exec",
-	IDShellLoneCommand:        "shell-lone-command",
-	IDNoInit:                  "no-init",
-	IDEntrypointNoExec:        "entrypoint-no-exec",
-	IDTrapSwallowsTerm:        "entrypoint-trap-swallows-term",
-	IDStopTimeoutTooShort:     "stop-timeout-too-short",
-	IDSidekiqTimeoutUnknown:   "sidekiq-timeout-unknown",
-	IDSidekiqNotEssential:     "sidekiq-not-essential",
-	IDSidecarMayStopFirst:     "essential-sidecar-may-stop-first",
-	IDCircuitBreakerOff:       "circuit-breaker-off",
-	IDMinHealthyZero:          "min-healthy-zero",
-	IDImageCmdNotOverridden:   "image-cmd-not-overridden",
-	IDShutdownsKilled:         "shutdowns-killed",
-	IDVanishedProcesses:       "vanished-processes",
-	IDEntrypointScriptUnknown: "entrypoint-script-unchecked",
+	CodeShellWrapperNoExec:      "shell-wrapper-no-exec",
+	CodeShellLoneCommand:        "shell-lone-command",
+	CodeNoInit:                  "no-init",
+	CodeEntrypointNoExec:        "entrypoint-no-exec",
+	CodeTrapSwallowsTerm:        "entrypoint-trap-swallows-term",
+	CodeStopTimeoutTooShort:     "stop-timeout-too-short",
+	CodeSidekiqTimeoutUnknown:   "sidekiq-timeout-unknown",
+	CodeSidekiqNotEssential:     "sidekiq-not-essential",
+	CodeSidecarMayStopFirst:     "essential-sidecar-may-stop-first",
+	CodeCircuitBreakerOff:       "circuit-breaker-off",
+	CodeMinHealthyZero:          "min-healthy-zero",
+	CodeImageCmdNotOverridden:   "image-cmd-not-overridden",
+	CodeShutdownsKilled:         "shutdowns-killed",
+	CodeVanishedProcesses:       "vanished-processes",
+	CodeEntrypointScriptUnknown: "entrypoint-script-unchecked",
 }
 
-// FindingName returns the stable name of a finding ID ("SP001" → "shell-wrapper-no-exec").
-func FindingName(id string) string { return findingNames[id] }
+// FindingName returns the stable name of a finding code ("SP001" → "shell-wrapper-no-exec").
+func FindingName(code string) string { return findingNames[code] }
 
-// Why texts, one per finding ID.
+// Why texts, one per finding code.
 const (
 	whyPID1 = "ECS stops a task like `docker stop`: SIGTERM to each container's PID 1, SIGKILL after stopTimeout. " +
 		"A shell that is PID 1 and waits for a child does not pass SIGTERM on (as PID 1 it does not even die of it), " +
@@ -94,6 +96,9 @@ const (
 	fixBudgetFormat = "Set \"stopTimeout\": %d (or more) on the container, or lower Sidekiq's -t to %d s or less."
 )
 
+// subject names what a finding is about: "family:revision / container".
+func subject(taskDef, container string) string { return taskDef + " / " + container }
+
 // analyzer checks one container.
 type analyzer struct {
 	in     Input
@@ -120,9 +125,9 @@ type analyzer struct {
 	imageCmdFlagged bool
 }
 
-func (a *analyzer) add(id string, sev Severity, msg, why, fix string) *Finding {
+func (a *analyzer) add(code string, sev finding.Severity, msg, why, fix string) *Finding {
 	a.findings = append(a.findings, Finding{
-		ID: id, Name: findingNames[id], Severity: sev, Target: a.td.Name(), Container: a.c.Name,
+		Code: code, Name: findingNames[code], Severity: sev, Subject: subject(a.td.Name(), a.c.Name), Container: a.c.Name,
 		Message: msg, Why: why, Fix: fix,
 	})
 	return &a.findings[len(a.findings)-1]
@@ -161,10 +166,10 @@ func (a *analyzer) run() {
 	}
 	a.budget()
 	if a.wrapper && a.init == "" {
-		a.add(IDNoInit, SeverityInfo, "no init process (initProcessEnabled is not set) while a shell or an entry point script starts Sidekiq", whyInit, fixInit)
+		a.add(CodeNoInit, finding.Info, "no init process (initProcessEnabled is not set) while a shell or an entry point script starts Sidekiq", whyInit, fixInit)
 	}
 	if !a.c.IsEssential() {
-		a.add(IDSidekiqNotEssential, SeverityWarning, "the Sidekiq container is not essential", whyNotEssential, fixNotEssential)
+		a.add(CodeSidekiqNotEssential, finding.Warning, "the Sidekiq container is not essential", whyNotEssential, fixNotEssential)
 	}
 	a.sidecars()
 }
@@ -382,7 +387,7 @@ func (a *analyzer) scriptFile(sf ScriptFile, args []string, depth int) {
 // unchecked notes a program or script the check cannot see into.
 func (a *analyzer) unchecked(prog string) {
 	a.unknownPath = true
-	f := a.add(IDEntrypointScriptUnknown, SeverityWarning,
+	f := a.add(CodeEntrypointScriptUnknown, finding.Warning,
 		fmt.Sprintf("the container starts %q, which this check cannot see into", prog), whyUncheckedEP, fixUncheckedEP)
 	f.Evidence = prog
 }
@@ -393,7 +398,7 @@ func (a *analyzer) imageCmd() {
 	}
 	a.imageCmdFlagged = true
 	a.unknownPath = true
-	a.add(IDImageCmdNotOverridden, SeverityWarning, "command is not set: the image's CMD starts the process, which cannot be checked from here", whyImageCmd, fixImageCmd)
+	a.add(CodeImageCmdNotOverridden, finding.Warning, "command is not set: the image's CMD starts the process, which cannot be checked from here", whyImageCmd, fixImageCmd)
 }
 
 func (a *analyzer) sidekiq(args []string) {
@@ -501,15 +506,15 @@ func termTraps(s *Script) []termTrap {
 // script checks a `-c` script (file == "") or an entry point script file.
 func (a *analyzer) script(shell, src, file string, args []string, depth int) {
 	kind := fmt.Sprintf("the `%s -c` script", shell)
-	id := IDShellWrapperNoExec
+	code := CodeShellWrapperNoExec
 	if file != "" {
 		kind = "the entry point script " + file
-		id = IDEntrypointNoExec
+		code = CodeEntrypointNoExec
 	}
 	s, err := ParseShell(src)
 	if err != nil {
 		a.broken = true
-		f := a.add(id, SeverityError, fmt.Sprintf("%s cannot be parsed (%v); assuming Sidekiq is not exec'd", kind, err), whyPID1, fixPID1)
+		f := a.add(code, finding.Error, fmt.Sprintf("%s cannot be parsed (%v); assuming Sidekiq is not exec'd", kind, err), whyPID1, fixPID1)
 		f.File = file
 		f.Evidence = oneLine(src)
 		return
@@ -539,7 +544,7 @@ func (a *analyzer) script(shell, src, file string, args []string, depth int) {
 	if target == nil {
 		if file != "" {
 			a.unknownPath = true
-			f := a.add(IDEntrypointNoExec, SeverityWarning, fmt.Sprintf("%s has no line that visibly starts the process (no `exec \"$@\"`, no sidekiq)", kind), whyEntrypoint, fixEntrypoint)
+			f := a.add(CodeEntrypointNoExec, finding.Warning, fmt.Sprintf("%s has no line that visibly starts the process (no `exec \"$@\"`, no sidekiq)", kind), whyEntrypoint, fixEntrypoint)
 			f.File = file
 		}
 		return
@@ -569,18 +574,18 @@ func (a *analyzer) script(shell, src, file string, args []string, depth int) {
 	case forwardsAndWaits(traps):
 		// A script that forwards TERM to its child and waits for it is a hand-made init.
 	case len(traps) > 0 && traps[0].forwarding:
-		f := a.add(id, SeverityWarning, fmt.Sprintf("%s forwards TERM with a trap (`%s`) but the trap does not wait for the process to exit", kind, traps[0].action),
+		f := a.add(code, finding.Warning, fmt.Sprintf("%s forwards TERM with a trap (`%s`) but the trap does not wait for the process to exit", kind, traps[0].action),
 			"When the trap returns, the script ends; as PID 1 its exit takes the container down and the kernel SIGKILLs Sidekiq in the middle of its shutdown.",
 			fixTrap)
 		setLoc(f)
 		a.atRisk = true
 	case file == "" && len(traps) == 0 && isLone(s, target):
 		a.shellDependent = true
-		f := a.add(IDShellLoneCommand, SeverityWarning, fmt.Sprintf("`%s -c` runs %s as its only command without exec: whether the shell execs it itself depends on the shell", shell, quote(evidence)), whyLone, fixLone)
+		f := a.add(CodeShellLoneCommand, finding.Warning, fmt.Sprintf("`%s -c` runs %s as its only command without exec: whether the shell execs it itself depends on the shell", shell, quote(evidence)), whyLone, fixLone)
 		setLoc(f)
 	case file == "" && shell == "bash" && len(traps) == 0 && bashExecsLast(s, target):
 		a.shellDependent = true
-		f := a.add(IDShellLoneCommand, SeverityWarning, fmt.Sprintf("`bash -c` runs %s last without exec: bash 5.2 execs it itself, other shells and versions do not", quote(evidence)), whyBashLast, fixLone)
+		f := a.add(CodeShellLoneCommand, finding.Warning, fmt.Sprintf("`bash -c` runs %s last without exec: bash 5.2 execs it itself, other shells and versions do not", quote(evidence)), whyBashLast, fixLone)
 		setLoc(f)
 	default:
 		a.broken = true
@@ -598,7 +603,7 @@ func (a *analyzer) script(shell, src, file string, args []string, depth int) {
 		case a.init != "":
 			msg += fmt.Sprintf(" (the init, %s, does not fix this: when the shell exits, the init exits too and the kernel kills Sidekiq)", a.init)
 		}
-		f := a.add(id, SeverityError, msg, pick(file == "", whyPID1, whyEntrypoint), pick(file == "", fixPID1, fixEntrypoint))
+		f := a.add(code, finding.Error, msg, pick(file == "", whyPID1, whyEntrypoint), pick(file == "", fixPID1, fixEntrypoint))
 		setLoc(f)
 		for _, t := range traps {
 			if t.forwarding {
@@ -608,7 +613,7 @@ func (a *analyzer) script(shell, src, file string, args []string, depth int) {
 			if t.action != "" {
 				act = fmt.Sprintf("runs `%s` instead of passing it on", t.action)
 			}
-			tf := a.add(IDTrapSwallowsTerm, SeverityError, fmt.Sprintf("%s traps TERM and %s", kind, act), whyTrap, fixTrap)
+			tf := a.add(CodeTrapSwallowsTerm, finding.Error, fmt.Sprintf("%s traps TERM and %s", kind, act), whyTrap, fixTrap)
 			tf.File = file
 			if file != "" {
 				tf.Line = t.cmd.Line
@@ -749,7 +754,7 @@ func (a *analyzer) budget() {
 	if !a.sidekiqSeen {
 		a.sidekiqFrom = "unknown: the Sidekiq command is not visible"
 		if !a.unknownPath {
-			a.add(IDSidekiqTimeoutUnknown, SeverityInfo, "no Sidekiq command found in the container's command or entry point: the shutdown budget is not checked", whyUnknownTimeout,
+			a.add(CodeSidekiqTimeoutUnknown, finding.Info, "no Sidekiq command found in the container's command or entry point: the shutdown budget is not checked", whyUnknownTimeout,
 				"Name the Sidekiq container with --container, or set its command in exec form.")
 		}
 		return
@@ -758,14 +763,14 @@ func (a *analyzer) budget() {
 	switch {
 	case !known && cfg != "":
 		a.sidekiqFrom = "unknown: set in " + cfg
-		f := a.add(IDSidekiqTimeoutUnknown, SeverityWarning,
+		f := a.add(CodeSidekiqTimeoutUnknown, finding.Warning,
 			fmt.Sprintf("Sidekiq reads its options from %s, whose :timeout: cannot be read from here; stopTimeout is %d s", cfg, a.stopTimeout),
 			whyUnknownTimeout, fmt.Sprintf("Make sure :timeout: in %s is at most %d s (stopTimeout - %d s), or pass -t on the command line.", cfg, a.stopTimeout-ShutdownMargin, ShutdownMargin))
 		f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout}
 		return
 	case !known:
 		a.sidekiqFrom = fmt.Sprintf("unknown: -t %s", raw)
-		f := a.add(IDSidekiqTimeoutUnknown, SeverityWarning,
+		f := a.add(CodeSidekiqTimeoutUnknown, finding.Warning,
 			fmt.Sprintf("Sidekiq's -t is %q, which is not a number here; stopTimeout is %d s", raw, a.stopTimeout),
 			whyUnknownTimeout, fmt.Sprintf("Make sure it is at most %d s (stopTimeout - %d s).", a.stopTimeout-ShutdownMargin, ShutdownMargin))
 		f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout}
@@ -792,7 +797,7 @@ func (a *analyzer) budget() {
 	if a.launchType == LaunchTypeEC2 && a.c.StopTimeout == nil {
 		fix += " (When unset, the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT applies: setting stopTimeout on the container is more reliable.)"
 	}
-	f := a.add(IDStopTimeoutTooShort, SeverityError, msg, why, fix)
+	f := a.add(CodeStopTimeoutTooShort, finding.Error, msg, why, fix)
 	f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout, "sidekiq_timeout_s": secs, "needed_s": need}
 }
 
@@ -810,7 +815,7 @@ func (a *analyzer) sidecars() {
 		if o.Name == a.c.Name || !o.IsEssential() || deps[o.Name] {
 			continue
 		}
-		f := a.add(IDSidecarMayStopFirst, SeverityWarning,
+		f := a.add(CodeSidecarMayStopFirst, finding.Warning,
 			fmt.Sprintf("essential container %q is not in Sidekiq's dependsOn: both get SIGTERM at the same time, and %q may exit while Sidekiq shuts down", o.Name, o.Name),
 			whySidecar, fixSidecar)
 		f.Evidence = o.Name
@@ -819,18 +824,18 @@ func (a *analyzer) sidecars() {
 
 // ---- the service ----
 
-func serviceFindings(in Input, target, container string) []Finding {
+func serviceFindings(in Input, taskDef, container string) []Finding {
 	var out []Finding
-	add := func(id string, sev Severity, msg, why, fix string, nums map[string]int) {
-		out = append(out, Finding{ID: id, Name: findingNames[id], Severity: sev, Target: target, Container: container,
+	add := func(code string, sev finding.Severity, msg, why, fix string, nums map[string]int) {
+		out = append(out, Finding{Code: code, Name: findingNames[code], Severity: sev, Subject: subject(taskDef, container), Container: container,
 			Message: msg, Why: why, Fix: fix, Numbers: nums})
 	}
 	if d := in.Deployment; d != nil {
 		if !d.CircuitBreakerEnabled {
-			add(IDCircuitBreakerOff, SeverityWarning, "the deployment circuit breaker is disabled: a failing rollout only ends by timeout", whyBreaker, fixBreaker, nil)
+			add(CodeCircuitBreakerOff, finding.Warning, "the deployment circuit breaker is disabled: a failing rollout only ends by timeout", whyBreaker, fixBreaker, nil)
 		}
 		if d.MinimumHealthyPercent != nil && *d.MinimumHealthyPercent == 0 {
-			add(IDMinHealthyZero, SeverityWarning, "minimumHealthyPercent is 0: ECS may stop all old tasks at once", whyMinHealthy, fixMinHealthy,
+			add(CodeMinHealthyZero, finding.Warning, "minimumHealthyPercent is 0: ECS may stop all old tasks at once", whyMinHealthy, fixMinHealthy,
 				map[string]int{"minimum_healthy_percent": 0})
 		}
 	}
@@ -868,7 +873,7 @@ func serviceFindings(in Input, target, container string) []Finding {
 			if oom > 0 {
 				msg += fmt.Sprintf("; %d more exited 137 from an OOM kill (not counted)", oom)
 			}
-			add(IDShutdownsKilled, SeverityError, msg, whyKilled, fixKilled,
+			add(CodeShutdownsKilled, finding.Error, msg, whyKilled, fixKilled,
 				map[string]int{"killed": killed, "terminated": termed, "stops": stops, "oom_killed": oom})
 		}
 		if l.VanishedProcesses > 0 {
@@ -876,7 +881,7 @@ func serviceFindings(in Input, target, container string) []Finding {
 			if len(l.Vanished) > 0 {
 				msg += ": " + strings.Join(l.Vanished, ", ")
 			}
-			add(IDVanishedProcesses, SeverityWarning, msg, whyVanished, fixVanished, map[string]int{"vanished": l.VanishedProcesses})
+			add(CodeVanishedProcesses, finding.Warning, msg, whyVanished, fixVanished, map[string]int{"vanished": l.VanishedProcesses})
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/drainctl/drainctl/internal/check"
+	"github.com/drainctl/drainctl/internal/finding"
 )
 
 // FindingsSchema names the JSON schema of `drainctl check` output; it changes only with an
@@ -45,15 +46,15 @@ func WriteFindingsText(w io.Writer, res check.Result, opts FindingsOptions) erro
 	} else {
 		fmt.Fprintln(ew)
 		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tID\tNAME\tWHERE")
+		fmt.Fprintln(tw, "SEVERITY\tCODE\tNAME\tWHERE")
 		for _, f := range res.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Name, findingsWhere(f))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Code, f.Name, findingsWhere(f))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		for _, f := range res.Findings {
-			fmt.Fprintf(ew, "\n%s %s %s (%s)\n", f.Severity, f.ID, f.Name, findingsWhere(f))
+			fmt.Fprintf(ew, "\n%s %s %s (%s)\n", f.Severity, f.Code, f.Name, findingsWhere(f))
 			fmt.Fprintf(ew, "  %s\n", f.Message)
 			if f.Evidence != "" {
 				fmt.Fprintf(ew, "  evidence: %s\n", f.Evidence)
@@ -73,7 +74,7 @@ type findingsDoc struct {
 	Schema   string          `json:"schema"`
 	ExitCode int             `json:"exit_code"`
 	Strict   bool            `json:"strict"`
-	Summary  check.Summary   `json:"summary"`
+	Summary  finding.Summary `json:"summary"`
 	Targets  []check.Target  `json:"targets"`
 	Findings []check.Finding `json:"findings"`
 }
@@ -118,13 +119,13 @@ func WriteFindingsMarkdown(w io.Writer, res check.Result, opts FindingsOptions) 
 		return ew.err
 	}
 	fmt.Fprintln(ew)
-	fmt.Fprintln(ew, "| Severity | ID | Name | Where |")
+	fmt.Fprintln(ew, "| Severity | Code | Name | Where |")
 	fmt.Fprintln(ew, "|---|---|---|---|")
 	for _, f := range res.Findings {
-		fmt.Fprintf(ew, "| %s | %s | %s | %s |\n", f.Severity, f.ID, f.Name, findingsMDCell(findingsWhere(f)))
+		fmt.Fprintf(ew, "| %s | %s | %s | %s |\n", f.Severity, f.Code, f.Name, findingsMDCell(findingsWhere(f)))
 	}
 	for _, f := range res.Findings {
-		fmt.Fprintf(ew, "\n### %s %s %s\n\n", f.Severity, f.ID, f.Name)
+		fmt.Fprintf(ew, "\n### %s %s %s\n\n", f.Severity, f.Code, f.Name)
 		fmt.Fprintf(ew, "%s — %s\n\n", findingsMDText(findingsWhere(f)), findingsMDText(f.Message))
 		if f.Evidence != "" {
 			fmt.Fprintf(ew, "- Evidence: %s\n", findingsMDCode(f.Evidence))
@@ -135,9 +136,11 @@ func WriteFindingsMarkdown(w io.Writer, res check.Result, opts FindingsOptions) 
 	return ew.err
 }
 
-func findingsWhere(f check.Finding) string {
-	s := f.Target
-	if f.Container != "" {
+// findingsWhere locates a finding: its subject (which names the container for check
+// findings), the container when the subject does not, and file:line.
+func findingsWhere(f finding.Finding) string {
+	s := f.Subject
+	if f.Container != "" && !strings.HasSuffix(s, " / "+f.Container) {
 		s += " / " + f.Container
 	}
 	if f.File != "" {
@@ -156,7 +159,7 @@ func findingsSidekiqTimeout(t check.Target) string {
 	return fmt.Sprintf("%d s (%s)", t.SidekiqTimeout, t.SidekiqTimeoutFrom)
 }
 
-func findingsSummary(s check.Summary) string {
+func findingsSummary(s finding.Summary) string {
 	return fmt.Sprintf("%s, %s, %s", findingsPlural(s.Errors, "error"), findingsPlural(s.Warnings, "warning"), findingsPlural(s.Infos, "info"))
 }
 

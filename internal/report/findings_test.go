@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/drainctl/drainctl/internal/check"
+	"github.com/drainctl/drainctl/internal/finding"
 )
 
 // The corpus goldens (testdata/check, written by internal/check's TestCorpus) cover the
@@ -18,12 +19,12 @@ func sampleResult() check.Result {
 		Targets: []check.Target{{TaskDefinition: "worker:7", Container: "sidekiq|main", LaunchType: "FARGATE",
 			StopTimeout: 30, StopTimeoutFrom: "unset: the Fargate default", SidekiqTimeout: 25, SidekiqTimeoutFrom: "Sidekiq's default, no -t", SignalPath: "broken"}},
 		Findings: []check.Finding{
-			{ID: "SP001", Name: "shell-wrapper-no-exec", Severity: check.SeverityError, Target: "worker:7", Container: "sidekiq|main",
+			{Code: "SP001", Name: "shell-wrapper-no-exec", Severity: finding.Error, Subject: "worker:7 / sidekiq|main", Container: "sidekiq|main",
 				Message: "runs `a | b`", Evidence: "sidekiq | tee `date`.log", Why: "why", Fix: "fix"},
-			{ID: "SP010", Name: "circuit-breaker-off", Severity: check.SeverityWarning, Target: "worker:7", Container: "sidekiq|main",
+			{Code: "SP010", Name: "circuit-breaker-off", Severity: finding.Warning, Subject: "worker:7 / sidekiq|main", Container: "sidekiq|main",
 				Message: "breaker off", Why: "why2", Fix: "fix2", Numbers: map[string]int{"b": 2, "a": 1}},
 		},
-		Summary: check.Summary{Errors: 1, Warnings: 1},
+		Summary: finding.Summary{Errors: 1, Warnings: 1},
 	}
 }
 
@@ -35,8 +36,8 @@ func TestWriteFindingsJSON(t *testing.T) {
 		wantExit int
 	}{
 		{name: "errors", res: sampleResult(), wantExit: 7},
-		{name: "warnings only", res: check.Result{Summary: check.Summary{Warnings: 1}}, wantExit: 0},
-		{name: "warnings strict", res: check.Result{Summary: check.Summary{Warnings: 1}}, strict: true, wantExit: 7},
+		{name: "warnings only", res: check.Result{Summary: finding.Summary{Warnings: 1}}, wantExit: 0},
+		{name: "warnings strict", res: check.Result{Summary: finding.Summary{Warnings: 1}}, strict: true, wantExit: 7},
 		{name: "empty", res: check.Result{}, wantExit: 0},
 	}
 	for _, tt := range tests {
