@@ -57,6 +57,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/ecs/ecssim"
@@ -88,28 +89,33 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func substituteScript(t *testing.T, src string, sidekiq []string, dir string) string {
 	t.Helper()
 	src = strings.ReplaceAll(src, "/app", dir)
-	s, err := check.ParseShell(src)
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
 	if err != nil {
 		t.Fatalf("parse %q: %v", src, err)
 	}
-	for _, c := range s.Commands {
-		for _, w := range c.Args {
-			if filepath.Base(w.Lit) != "sidekiq" {
-				continue
+	var found *syntax.CallExpr
+	syntax.Walk(f, func(n syntax.Node) bool {
+		if c, ok := n.(*syntax.CallExpr); ok && found == nil {
+			for _, w := range c.Args {
+				if filepath.Base(w.Lit()) == "sidekiq" {
+					found = c
+				}
 			}
-			start := c.Args[0].Pos
-			if c.Name() == "exec" {
-				start = c.Args[1].Pos
-			}
-			var q []string
-			for _, a := range sidekiq {
-				q = append(q, shellQuote(a))
-			}
-			return src[:start] + strings.Join(q, " ") + src[c.End:]
 		}
+		return found == nil
+	})
+	if found == nil {
+		t.Fatalf("no sidekiq command in %q", src)
 	}
-	t.Fatalf("no sidekiq command in %q", src)
-	return ""
+	start := found.Args[0].Pos().Offset()
+	if found.Args[0].Lit() == "exec" {
+		start = found.Args[1].Pos().Offset()
+	}
+	var q []string
+	for _, a := range sidekiq {
+		q = append(q, shellQuote(a))
+	}
+	return src[:start] + strings.Join(q, " ") + src[found.End().Offset():]
 }
 
 // substituteArgv replaces `[bundle exec] sidekiq …` at the end of an exec-form argv.

@@ -13,6 +13,14 @@
 // settled on, and a Summary. It never prints; internal/report renders a Result as text, JSON
 // or Markdown, and Result.ExitCode gives `drainctl check`'s exit code (0, or 7).
 //
+// Shell scripts (`sh -c` strings and entry point scripts) are parsed with mvdan.cc/sh in the
+// shell's own grammar (POSIX for sh and dash, bash for bash, from the shebang for a script
+// file) and walked as one run would go: "$@", $1 and the container's environment are
+// expanded, `case "$1" in` and simple `[ "$1" = x ]` tests are decided when their words are
+// known (otherwise every branch counts, and the branch that starts Sidekiq without exec
+// decides), functions are followed where they are called, and an exec or exit in the shell's
+// own process ends the walk.
+//
 // What is proven against behaviour (behaviour_test.go): for corpus commands run as real
 // local-process tasks of the ECS simulator with a real Sidekiq, the ones Run flags as broken
 // are the ones whose job was lost, and the ones it passes requeued their job. The shell model

@@ -2,8 +2,11 @@ package check_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/drainctl/drainctl/internal/check"
@@ -42,35 +45,91 @@ func corpusSeeds(f *testing.F) (taskdefs [][]byte, scripts []string) {
 	return taskdefs, scripts
 }
 
-// FuzzParseShell: no input panics the shell parser, and what it returns points inside the
-// script.
+// FuzzParseShell: no input panics the shell parser or the walk over it, and the commands
+// it reports lie inside the script.
 func FuzzParseShell(f *testing.F) {
 	_, scripts := corpusSeeds(f)
 	for _, s := range scripts {
-		f.Add(s)
+		f.Add(s, true)
 	}
-	for _, s := range []string{"", "a &&", "cat <<-EOF\n\tx\n\tEOF\nexec sidekiq", "f() { sidekiq; }; f", "$(", "'", `"\`, "((((", "case $x in (a|b) exec y;; esac", "! a | b &"} {
-		f.Add(s)
+	for _, s := range shellSeeds {
+		f.Add(s, false)
 	}
-	f.Fuzz(func(t *testing.T, src string) {
-		s, err := check.ParseShell(src)
+	f.Fuzz(func(t *testing.T, src string, bash bool) {
+		shell := "sh"
+		if bash {
+			shell = "bash"
+		}
+		spans, lines, err := check.ShellCommands(shell, src, []string{"sidekiq", "-t", "5"})
 		if err != nil {
+			if !errors.Is(err, check.ErrShellSyntax) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q: want one line wrapping ErrShellSyntax", err)
+			}
 			return
 		}
-		for _, c := range s.Commands {
-			if c.Start < 0 || c.End > len(src) || c.Start > c.End {
-				t.Fatalf("command span [%d,%d) outside script of %d bytes", c.Start, c.End, len(src))
+		for i, sp := range spans {
+			if sp[0] < 0 || sp[1] > len(src) || sp[0] > sp[1] {
+				t.Fatalf("command span [%d,%d) outside script of %d bytes", sp[0], sp[1], len(src))
 			}
-			if c.Line < 1 {
-				t.Fatalf("line %d", c.Line)
+			if lines[i] < 0 || lines[i] > strings.Count(src, "\n")+1 {
+				t.Fatalf("line %d in a script of %d lines", lines[i], strings.Count(src, "\n")+1)
 			}
-			for _, w := range c.Args {
-				if w.Pos < c.Start || w.Pos >= c.End {
-					t.Fatalf("word at %d outside its command [%d,%d)", w.Pos, c.Start, c.End)
+		}
+	})
+}
+
+// shellSeeds are shapes the analysis has to follow: dispatch on $1, functions, heredocs,
+// traps under set -e, and malformed input.
+var shellSeeds = []string{
+	"", "a &&", "cat <<-EOF\n\tx\n\tEOF\nexec sidekiq", "f() { sidekiq; }; f", "$(", "'", `"\`, "((((",
+	"case $x in (a|b) exec y;; esac", "! a | b &",
+	"case \"$1\" in\n  sidekiq) shift; bundle exec sidekiq \"$@\" ;;\n  *) exec \"$@\" ;;\nesac",
+	"start() { exec bundle exec sidekiq \"$@\"; }\nstart -t 5",
+	"set -e\ntrap 'kill -TERM \"$pid\"' TERM\nsidekiq & pid=$!\nwait \"$pid\"\nwait \"$pid\"",
+	"if [ \"${1#-}\" != \"$1\" ]; then set -- sidekiq \"$@\"; fi\nexec \"$@\"",
+	"T=${SIDEKIQ_TIMEOUT:-25}\nexec sidekiq -t \"$T\"",
+	"f() { f; }; f", "a=$a$a$a; exec sidekiq $a", "trap term TERM\nterm() { kill $p; wait $p; }",
+}
+
+// FuzzAnalyzeScript: the whole check over a script given as an entry point file and as a
+// `sh -c` string never panics, is deterministic, and reports consistent findings.
+func FuzzAnalyzeScript(f *testing.F) {
+	_, scripts := corpusSeeds(f)
+	for _, s := range append(scripts, shellSeeds...) {
+		f.Add(s, "sidekiq -t 20", "20")
+	}
+	f.Fuzz(func(t *testing.T, script, command, timeout string) {
+		yes := true
+		inputs := []check.Input{
+			{TaskDefinition: check.NewTaskDefinition("f", 1, "awsvpc", []string{"FARGATE"}, check.Container{Name: "w",
+				EntryPoint: []string{"/entrypoint.sh"}, Command: strings.Fields(command), Environment: map[string]string{"SIDEKIQ_TIMEOUT": timeout}}),
+				EntrypointScripts: []check.ScriptFile{{Path: "entrypoint.sh", Content: script}}},
+			{TaskDefinition: check.NewTaskDefinition("f", 2, "bridge", []string{"EC2"}, check.Container{Name: "w",
+				Command: []string{"bash", "-c", script, "bash", command}, InitProcessEnabled: &yes}), AgentStopTimeout: 60},
+		}
+		for _, in := range inputs {
+			res, err := check.Run(in)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			again, _ := check.Run(in)
+			if !reflect.DeepEqual(res, again) {
+				t.Fatalf("two runs differ:\n%+v\n%+v", res, again)
+			}
+			if n := res.Summary.Errors + res.Summary.Warnings + res.Summary.Infos; n != len(res.Findings) {
+				t.Fatalf("summary counts %d findings, result has %d", n, len(res.Findings))
+			}
+			lines := strings.Count(script, "\n") + 1
+			for _, fd := range res.Findings {
+				if fd.Code == "" || fd.Name == "" || fd.Message == "" || fd.Line < 0 || fd.Line > lines || fd.Line > 0 && fd.File == "" {
+					t.Fatalf("inconsistent finding %+v", fd)
 				}
 			}
-			_ = c.Text(src)
-			_ = c.Exec()
+			switch p := res.Targets[0].SignalPath; p {
+			case "ok", "broken", "depends-on-shell", "at-risk", "unknown":
+			default:
+				t.Fatalf("signal path %q", p)
+			}
 		}
 	})
 }

@@ -3,71 +3,171 @@ package check
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+
+	"mvdan.cc/sh/v3/pattern"
+	"mvdan.cc/sh/v3/syntax"
 )
 
-// This file holds a small POSIX shell parser: enough structure of a `sh -c` script or an
-// entrypoint script to tell which simple command starts the process, whether it is exec'd,
-// and whether it runs in the shell's own process (not in a pipeline, subshell or the
-// background). It does not expand anything: `$VAR`, `"$@"` and `$(…)` stay literal text.
+// This file reads shell scripts (a `sh -c` string, an entry point script) with the
+// mvdan.cc/sh parser and follows what one run of the script would do, as far as that can be
+// told without running it: which simple commands run and where (in the shell's own process,
+// a subshell, a pipeline, the background), with which arguments after expansion, which TERM
+// traps the shell sets, and whether `set -e` is on. It expands "$@", $1…, the container's
+// environment variables and the script's own assignments; evaluates `case` words and simple
+// `[ "$1" = x ]` tests when their operands are known (otherwise it follows every branch);
+// follows shell functions where they are called; and stops at an `exec` or `exit` in the
+// shell's own process. Everything else (command substitution, arithmetic, variables the
+// task definition does not set) stays unknown and is kept as written.
 
-// maxShellDepth bounds nesting of subshells and compound commands so hostile input cannot
-// exhaust the stack.
-const maxShellDepth = 64
+// Limits that keep hostile input cheap: the parser recurses once per nesting level, and
+// expansions could otherwise grow without bound.
+const (
+	maxShellNesting = 500  // bracket nesting refused before parsing
+	maxWalkDepth    = 64   // compound commands and function calls followed
+	maxWalkSteps    = 2000 // statements visited per script
+	maxValueLen     = 4096 // longer values, patterns and words count as unknown
+	maxLineLen      = 1 << 16
+	maxFields       = 1024  // words per command line
+	maxExpansions   = 20000 // words expanded per script
+)
+
+// fromImageCmd is what "$@" holds when the container sets no command: the image's CMD.
+const fromImageCmd = "the image's CMD"
 
 // ErrShellSyntax is wrapped by every shell parse error.
 var ErrShellSyntax = errors.New("shell syntax error")
 
-// Word is one shell word.
-type Word struct {
-	Raw string // the word as written, quotes included
-	Lit string // the word with quotes and backslashes removed; expansions kept as text
-	Pos int    // byte offset of the word's start in the script
+// shellLang is the parser variant for a shell's name: bash's grammar for bash, mksh's for
+// ksh and mksh, zsh's for zsh, POSIX for sh, dash, ash and anything else.
+func shellLang(shell string) syntax.LangVariant {
+	switch shell {
+	case "bash":
+		return syntax.LangBash
+	case "ksh", "mksh":
+		return syntax.LangMirBSDKorn
+	case "zsh":
+		return syntax.LangZsh
+	}
+	return syntax.LangPOSIX
 }
 
-// SimpleCommand is one simple command with its context in the script.
-type SimpleCommand struct {
-	Assigns []string // leading NAME=value words
-	Args    []Word   // the command name and its arguments (redirections removed)
-	Start   int      // byte offset of the command's first word
-	End     int      // byte offset just after its last word
-	Line    int      // 1-based line of Start
-
-	// SameProcess reports that the command runs in the shell's own process (not inside a
-	// subshell, a multi-command pipeline, the background or a command substitution), so an
-	// `exec` there replaces the shell itself.
-	SameProcess bool
-	// InCompound reports that the command sits inside if/while/until/for/case or { … }.
-	InCompound bool
-	// Where says why SameProcess is false: "pipeline", "background", "subshell" or
-	// "function"; empty when SameProcess is true.
-	Where string
-	// Index is the command's position among all simple commands of the script.
-	Index int
+// parseShell parses src in the given variant. A POSIX script that uses a bash feature is
+// parsed again as bash (some images' /bin/sh is bash, and dash would only fail when it reaches
+// that line). Errors wrap ErrShellSyntax and name the line.
+func parseShell(src string, lang syntax.LangVariant) (*syntax.File, syntax.LangVariant, error) {
+	if d := bracketDepth(src); d > maxShellNesting {
+		return nil, lang, fmt.Errorf("%w: brackets nested %d deep (more than %d)", ErrShellSyntax, d, maxShellNesting)
+	}
+	f, err := syntax.NewParser(syntax.Variant(lang)).Parse(strings.NewReader(src), "")
+	var le syntax.LangError
+	if err != nil && lang == syntax.LangPOSIX && errors.As(err, &le) {
+		if fb, berr := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), ""); berr == nil {
+			return fb, syntax.LangBash, nil
+		}
+	}
+	if err != nil {
+		return nil, lang, shellSyntaxError(err)
+	}
+	return f, lang, nil
 }
 
-// Name returns the command name (after leading assignments), or "".
-func (c *SimpleCommand) Name() string {
-	if len(c.Args) == 0 {
+func shellSyntaxError(err error) error {
+	var pe syntax.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%w at line %d: %s", ErrShellSyntax, pe.Pos.Line(), pe.Text)
+	}
+	var le syntax.LangError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%w at line %d: %s are not supported by %s", ErrShellSyntax, le.Pos.Line(), le.Feature, le.LangUsed)
+	}
+	return fmt.Errorf("%w: %v", ErrShellSyntax, err)
+}
+
+// bracketDepth is an upper bound of the script's nesting: ( and { counted with no regard
+// for quoting.
+func bracketDepth(src string) int {
+	depth, deepest := 0, 0
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '(', '{':
+			depth++
+			deepest = max(deepest, depth)
+		case ')', '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return deepest
+}
+
+// arg is one word of a command line as the program receives it.
+type arg struct {
+	s string // the value; for a word that could not be expanded, the word as written
+	// from is the shell word it was expanded from when a variable gave its value
+	// ("$SIDEKIQ_TIMEOUT"), and via says where that variable was set.
+	from, via string
+	// unknown names what the task definition does not give a value for: variables
+	// ("$SIDEKIQ_TIMEOUT"), command substitutions; s is then the word as written.
+	unknown []string
+}
+
+// plainArgs makes args of literal words (an exec-form command line).
+func plainArgs(words []string) []arg {
+	out := make([]arg, len(words))
+	for i, w := range words {
+		out[i] = arg{s: w}
+	}
+	return out
+}
+
+func strs(args []arg) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a.s
+	}
+	return out
+}
+
+// shellCmd is one simple command a script may run, with where it runs.
+type shellCmd struct {
+	call *syntax.CallExpr
+	argv []arg
+	// dollarAt reports a "$@" or "$*" word: the command runs the script's arguments.
+	dollarAt bool
+	// where is "" when the command runs in the shell's own process, else why not:
+	// "pipeline", "background" or "subshell".
+	where string
+	// compound reports a command inside if/while/until/for/case/{ } (or a function body).
+	compound bool
+	// fn is the shell function it runs in ("" at the top level).
+	fn string
+	// errexit reports `set -e` in effect when it runs; guarded that its status is tested
+	// (an if or while condition, the left of && or ||, negated), so set -e does not apply.
+	errexit, guarded bool
+	index            int // position among the commands the walk met
+}
+
+// name is the command's name after expansion.
+func (c *shellCmd) name() string {
+	if len(c.argv) == 0 {
 		return ""
 	}
-	return c.Args[0].Lit
+	return c.argv[0].s
 }
 
-// Exec reports whether the command is `exec something` (exec with a command to run).
-func (c *SimpleCommand) Exec() bool {
-	if c.Name() != "exec" {
-		return false
-	}
-	rest := c.execArgs()
-	return len(rest) > 0
-}
+// isExec reports `exec` with a command to run (not `exec >log 2>&1`).
+func (c *shellCmd) isExec() bool { return c.name() == "exec" && len(c.execArgs()) > 0 }
+
+// replacesShell reports an exec in the shell's own process: the shell becomes the program.
+func (c *shellCmd) replacesShell() bool { return c.isExec() && c.where == "" }
 
 // execArgs returns the words after `exec` and its options (-c, -l, -a name).
-func (c *SimpleCommand) execArgs() []Word {
-	rest := c.Args[1:]
+func (c *shellCmd) execArgs() []arg {
+	rest := c.argv[1:]
 	for len(rest) > 0 {
-		a := rest[0].Lit
+		a := rest[0].s
 		switch {
 		case a == "--":
 			return rest[1:]
@@ -82,705 +182,496 @@ func (c *SimpleCommand) execArgs() []Word {
 	return rest
 }
 
-// Text returns the command as written in script.
-func (c *SimpleCommand) Text(script string) string {
-	if c.Start < 0 || c.End > len(script) || c.Start > c.End {
+// program returns the command line the command starts: the words after exec, or all.
+func (c *shellCmd) program() []arg {
+	if c.isExec() {
+		return c.execArgs()
+	}
+	return c.argv
+}
+
+// line is the 1-based line the command starts on (0 past the parser's line limit).
+func (c *shellCmd) line() int { return int(c.call.Pos().Line()) }
+
+// text returns the command as written in src.
+func (c *shellCmd) text(src string) string {
+	start, end := int(c.call.Pos().Offset()), int(c.call.End().Offset())
+	if start < 0 || end > len(src) || start > end {
 		return ""
 	}
-	return script[c.Start:c.End]
+	return src[start:end]
 }
 
-// Script is the parsed structure of a shell script.
-type Script struct {
-	Source   string
-	Commands []*SimpleCommand // every simple command, in source order
-	// Top lists the top-level items (separated by `;`, `&` or newlines); each is an and-or
-	// list of pipelines.
-	Top []AndOr
-	// Traps lists every `trap` command found (same-process or not).
-	Traps []*SimpleCommand
+// termTrap is a `trap … TERM` the shell sets in its own process.
+type termTrap struct {
+	cmd        *shellCmd
+	action     string
+	forwarding bool // the action kills someone (kill, pkill, killall)
+	waits      bool // and waits for it
 }
 
-// AndOr is a top-level and-or list: pipelines joined by && or ||.
-type AndOr struct {
-	Pipelines  [][]node // each pipeline: one or more commands
-	Background bool     // ended by &
+// shellRun is what one run of a script does, as far as the walk could tell.
+type shellRun struct {
+	src   string
+	file  *syntax.File
+	lang  syntax.LangVariant
+	cmds  []*shellCmd // every simple command met, in the order met; function calls are followed instead
+	trap  *termTrap   // the TERM trap in effect at the end (a later trap replaces an earlier one)
+	funcs map[string]*syntax.FuncDecl
 }
 
-// node is a command in a pipeline: a simple command, or a compound one.
-type node struct {
-	simple *SimpleCommand
-	kind   string // "simple", "subshell", "group", "if", "while", "until", "for", "case"
+// shellVar is a variable's value as far as known.
+type shellVar struct {
+	val   string
+	known bool
+	via   string // where it was set
 }
 
-// ParseShell parses a shell script. It never panics; malformed input returns an error
-// wrapping ErrShellSyntax.
-func ParseShell(src string) (*Script, error) {
-	toks, err := lexShell(src)
-	if err != nil {
-		return nil, err
+// walkState is the shell's state along one path of the walk.
+type walkState struct {
+	pos     []arg // the positional parameters
+	posSet  bool  // pos is known (false: the image's CMD supplies them)
+	vars    map[string]shellVar
+	errexit bool
+}
+
+func (s *walkState) clone() *walkState {
+	c := *s
+	c.pos = append([]arg(nil), s.pos...)
+	c.vars = make(map[string]shellVar, len(s.vars))
+	for k, v := range s.vars {
+		c.vars[k] = v
 	}
-	p := &shellParser{src: src, toks: toks, script: &Script{Source: src}}
-	top, err := p.parseList(0, ctx{sameProcess: true}, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	if !p.eof() {
-		return nil, p.errorf("unexpected %q", p.peek().text)
-	}
-	p.script.Top = top
-	return p.script, nil
+	return &c
 }
 
-// ---- lexer ----
-
-type tokKind int
+// flow says how a statement list ended.
+type flow int
 
 const (
-	tWord tokKind = iota
-	tOp           // && || ; ;; | & ( ) newline
+	flowNext flow = iota // on to the next statement
+	flowReturn
+	flowExit // exec or exit: the shell (or this subshell) is done
 )
 
-type token struct {
-	kind tokKind
-	text string // operator text, or the raw word
-	lit  string // word literal
-	pos  int
-	end  int
+// walkCtx is where a statement runs.
+type walkCtx struct {
+	where    string
+	compound bool
+	fn       string
+	guarded  bool
+	depth    int
 }
 
-func lexShell(src string) ([]token, error) {
-	var toks []token
-	i := 0
-	var pendingHeredocs []heredoc
-	for i < len(src) {
-		c := src[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
-			i++
-		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
-			i += 2
-		case c == '#':
-			for i < len(src) && src[i] != '\n' {
-				i++
-			}
-		case c == '\n':
-			toks = append(toks, token{kind: tOp, text: "\n", pos: i, end: i + 1})
-			i++
-			if len(pendingHeredocs) > 0 {
-				i = skipHeredocs(src, i, pendingHeredocs)
-				pendingHeredocs = nil
-			}
-		case c == '&' || c == '|' || c == ';':
-			op := string(c)
-			if i+1 < len(src) && src[i+1] == c {
-				op += string(c)
-			}
-			toks = append(toks, token{kind: tOp, text: op, pos: i, end: i + len(op)})
-			i += len(op)
-		case c == '(' || c == ')':
-			toks = append(toks, token{kind: tOp, text: string(c), pos: i, end: i + 1})
-			i++
-		case c == '<' || c == '>':
-			// Redirection: operator, then its target word. Both are dropped.
-			j := i + 1
-			heredocOp := false
-			if j < len(src) && (src[j] == c || src[j] == '&' || src[j] == '|' || (c == '<' && src[j] == '>')) {
-				heredocOp = c == '<' && src[j] == '<'
-				j++
-			}
-			stripTabs := false
-			if heredocOp && j < len(src) && src[j] == '-' {
-				stripTabs = true
-				j++
-			}
-			for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
-				j++
-			}
-			if j >= len(src) || strings.IndexByte("\n;&|()<>", src[j]) >= 0 {
-				return nil, fmt.Errorf("%w: redirection without a target at offset %d", ErrShellSyntax, i)
-			}
-			w, next, err := lexWord(src, j)
-			if err != nil {
-				return nil, err
-			}
-			if heredocOp {
-				pendingHeredocs = append(pendingHeredocs, heredoc{delim: w.lit, stripTabs: stripTabs})
-			}
-			i = next
-		default:
-			w, next, err := lexWord(src, i)
-			if err != nil {
-				return nil, err
-			}
-			// An IO number (2>…) directly before a redirection is part of it.
-			if next < len(src) && (src[next] == '<' || src[next] == '>') && isDigits(w.text) {
-				i = next
-				continue
-			}
-			toks = append(toks, w)
-			i = next
+type walker struct {
+	run      *shellRun
+	arg0     string
+	steps    int
+	expanded int
+	calls    map[string]bool // functions being followed (no recursion)
+	trapC    []*shellCmd     // trap commands met in the shell's own process, in order
+}
+
+// scriptInput is what a script starts with.
+type scriptInput struct {
+	shell   string   // the shell running it: sh, bash, …
+	arg0    string   // $0
+	args    []arg    // "$@"
+	argsSet bool     // false: the image's CMD supplies "$@", unknown here
+	env     []envVar // the container's environment
+	errexit bool     // -e on the shell's command line or shebang
+}
+
+type envVar struct{ name, value string }
+
+// analyzeShell parses src and walks it.
+func analyzeShell(src string, in scriptInput) (*shellRun, error) {
+	f, lang, err := parseShell(src, shellLang(in.shell))
+	if err != nil {
+		return nil, err
+	}
+	run := &shellRun{src: src, file: f, lang: lang, funcs: map[string]*syntax.FuncDecl{}}
+	st := &walkState{pos: in.args, posSet: in.argsSet, vars: map[string]shellVar{}, errexit: in.errexit}
+	for _, e := range in.env {
+		st.vars[e.name] = shellVar{val: e.value, known: true, via: "the container's environment"}
+	}
+	w := &walker{run: run, arg0: in.arg0, calls: map[string]bool{}}
+	w.stmts(f.Stmts, walkCtx{}, st)
+	run.trap = w.termTrap()
+	return run, nil
+}
+
+// stmts walks a statement list until one ends the shell.
+func (w *walker) stmts(list []*syntax.Stmt, c walkCtx, st *walkState) flow {
+	for _, s := range list {
+		if fl := w.stmt(s, c, st); fl != flowNext {
+			return fl
 		}
 	}
-	return toks, nil
+	return flowNext
 }
 
-type heredoc struct {
-	delim     string
-	stripTabs bool
+func (w *walker) stmt(s *syntax.Stmt, c walkCtx, st *walkState) flow {
+	if c.depth > maxWalkDepth || w.steps >= maxWalkSteps {
+		return flowNext
+	}
+	w.steps++
+	c.depth++
+	if s.Negated {
+		c.guarded = true
+	}
+	if s.Background || s.Coprocess || s.Disown {
+		if c.where == "" {
+			c.where = "background"
+		}
+		w.command(s.Cmd, c, st.clone())
+		return flowNext
+	}
+	return w.command(s.Cmd, c, st)
 }
 
-// skipHeredocs skips the bodies of here-documents that start at offset i.
-func skipHeredocs(src string, i int, docs []heredoc) int {
-	for _, d := range docs {
-		for i < len(src) {
-			end := strings.IndexByte(src[i:], '\n')
-			line := src[i:]
-			if end >= 0 {
-				line = src[i : i+end]
-				i += end + 1
-			} else {
-				i = len(src)
-			}
-			if d.stripTabs {
-				line = strings.TrimLeft(line, "\t")
-			}
-			if line == d.delim {
-				break
-			}
+func (w *walker) command(cmd syntax.Command, c walkCtx, st *walkState) flow {
+	switch x := cmd.(type) {
+	case *syntax.CallExpr:
+		return w.call(x, c, st)
+	case *syntax.BinaryCmd:
+		return w.binary(x, c, st)
+	case *syntax.Subshell:
+		sc := c
+		sc.compound = true
+		if sc.where == "" {
+			sc.where = "subshell"
+		}
+		w.stmts(x.Stmts, sc, st.clone())
+	case *syntax.Block:
+		c.compound = true
+		return w.stmts(x.Stmts, c, st)
+	case *syntax.IfClause:
+		return w.ifClause(x, c, st)
+	case *syntax.WhileClause:
+		c.compound = true
+		cc := c
+		cc.guarded = true
+		w.stmts(x.Cond, cc, st)
+		w.branches(c, st, false, x.Do)
+	case *syntax.ForClause:
+		c.compound = true
+		w.branches(c, st, false, x.Do)
+	case *syntax.CaseClause:
+		return w.caseClause(x, c, st)
+	case *syntax.FuncDecl:
+		if x.Name != nil {
+			w.run.funcs[x.Name.Value] = x
+		}
+	case *syntax.DeclClause:
+		for _, as := range x.Args {
+			w.assign(as, st)
+		}
+	case *syntax.TimeClause:
+		if x.Stmt != nil {
+			c.compound = true
+			w.stmt(x.Stmt, c, st)
+		}
+	case *syntax.CoprocClause:
+		if x.Stmt != nil {
+			c.where = "background"
+			w.stmt(x.Stmt, c, st.clone())
 		}
 	}
-	return i
+	return flowNext
 }
 
-func isDigits(s string) bool {
-	if s == "" {
+func (w *walker) binary(x *syntax.BinaryCmd, c walkCtx, st *walkState) flow {
+	switch x.Op {
+	case syntax.Pipe, syntax.PipeAll:
+		// Every part of a pipeline runs in a child process of its own.
+		pc := c
+		if pc.where == "" {
+			pc.where = "pipeline"
+		}
+		w.stmt(x.X, pc, st.clone())
+		w.stmt(x.Y, pc, st.clone())
+		return flowNext
+	}
+	// a && b, a || b: a's status is tested; b is taken to run after a succeeds (&&) and
+	// may or may not run after a fails (||).
+	lc := c
+	lc.guarded = true
+	if fl := w.stmt(x.X, lc, st); fl != flowNext {
+		return fl
+	}
+	if x.Op == syntax.AndStmt {
+		return w.stmt(x.Y, c, st)
+	}
+	rest := st.clone()
+	if w.stmt(x.Y, c, rest) == flowNext {
+		merge(st, []*walkState{st.clone(), rest})
+	}
+	return flowNext
+}
+
+// branches walks alternative statement lists from the same state; with exhaustive false,
+// not running any of them is one more alternative. The paths that go on are merged into st;
+// it returns flowExit when none does.
+func (w *walker) branches(c walkCtx, st *walkState, exhaustive bool, lists ...[]*syntax.Stmt) flow {
+	var goOn []*walkState
+	if !exhaustive {
+		goOn = append(goOn, st.clone())
+	}
+	for _, l := range lists {
+		b := st.clone()
+		if w.stmts(l, c, b) == flowNext {
+			goOn = append(goOn, b)
+		}
+	}
+	if len(goOn) == 0 {
+		return flowExit
+	}
+	merge(st, goOn)
+	return flowNext
+}
+
+// merge sets st to what the paths agree on: a variable they disagree about becomes unknown;
+// for the positional parameters the path that keeps st's wins (the usual "$@" passes the
+// container's command on), else the first path's.
+func merge(st *walkState, paths []*walkState) {
+	names := map[string]bool{}
+	for _, p := range paths {
+		for k := range p.vars {
+			names[k] = true
+		}
+	}
+	for k := range names {
+		v, same := paths[0].vars[k]
+		for _, p := range paths[1:] {
+			if p.vars[k] != v {
+				same = false
+			}
+		}
+		if !same {
+			v = shellVar{}
+		}
+		st.vars[k] = v
+	}
+	pos := paths[0]
+	for _, p := range paths {
+		if argsEqual(p.pos, st.pos) && p.posSet == st.posSet {
+			pos = p
+		}
+		st.errexit = st.errexit || p.errexit
+	}
+	st.pos, st.posSet = pos.pos, pos.posSet
+}
+
+func argsEqual(a, b []arg) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
+	for i := range a {
+		if a[i].s != b[i].s {
 			return false
 		}
 	}
 	return true
 }
 
-// lexWord reads one word starting at i.
-func lexWord(src string, i int) (token, int, error) {
-	start := i
-	var lit strings.Builder
-	for i < len(src) {
-		c := src[i]
+func (w *walker) ifClause(x *syntax.IfClause, c walkCtx, st *walkState) flow {
+	c.compound = true
+	cc := c
+	cc.guarded = true
+	if fl := w.stmts(x.Cond, cc, st); fl != flowNext {
+		return fl
+	}
+	if x.Else == nil && len(x.Cond) == 0 {
+		return w.stmts(x.Then, c, st) // a bare else
+	}
+	switch w.test(x.Cond, st) {
+	case yes:
+		return w.stmts(x.Then, c, st)
+	case no:
+		if x.Else == nil {
+			return flowNext
+		}
+		return w.ifClause(x.Else, c, st)
+	}
+	if x.Else == nil {
+		return w.branches(c, st, false, x.Then)
+	}
+	// Both ways: the then branch and the rest of the chain, each on a copy.
+	then := st.clone()
+	thenFlow := w.stmts(x.Then, c, then)
+	rest := st.clone()
+	restFlow := w.ifClause(x.Else, c, rest)
+	var goOn []*walkState
+	if thenFlow == flowNext {
+		goOn = append(goOn, then)
+	}
+	if restFlow == flowNext {
+		goOn = append(goOn, rest)
+	}
+	if len(goOn) == 0 {
+		return flowExit
+	}
+	merge(st, goOn)
+	return flowNext
+}
+
+func (w *walker) caseClause(x *syntax.CaseClause, c walkCtx, st *walkState) flow {
+	c.compound = true
+	word, known := w.expandString(x.Word, st)
+	var maybe [][]*syntax.Stmt
+	exhaustive := false
+	for _, it := range x.Items {
+		match := no
+		for _, p := range it.Patterns {
+			pat, ok := w.pattern(p, st)
+			m := unknown
+			if ok && known {
+				m = matchPattern(pat, word)
+			}
+			if m == yes || m == unknown && match == no {
+				match = m
+			}
+			if ok && pat == "*" {
+				exhaustive = true
+			}
+		}
+		switch match {
+		case yes:
+			if len(maybe) == 0 {
+				return w.stmts(it.Stmts, c, st) // the first item that matches runs, alone
+			}
+			return w.branches(c, st, true, append(maybe, it.Stmts)...)
+		case unknown:
+			maybe = append(maybe, it.Stmts)
+		}
+	}
+	if len(maybe) == 0 {
+		return flowNext
+	}
+	return w.branches(c, st, exhaustive, maybe...)
+}
+
+// call runs one simple command: the builtins that change the shell's state, function calls
+// (followed), and everything else recorded.
+func (w *walker) call(x *syntax.CallExpr, c walkCtx, st *walkState) flow {
+	if len(x.Args) == 0 {
+		for _, as := range x.Assigns {
+			w.assign(as, st)
+		}
+		return flowNext
+	}
+	argv, dollarAt := w.expandArgs(x.Args, st)
+	if len(argv) == 0 {
+		return flowNext
+	}
+	name := argv[0].s
+	if fn, ok := w.run.funcs[name]; ok && !w.calls[name] && fn.Body != nil {
+		// A function runs in the shell that calls it, with its own "$@".
+		w.calls[name] = true
+		saved, savedSet := st.pos, st.posSet
+		st.pos, st.posSet = argv[1:], true
+		fc := c
+		fc.fn = name
+		fl := w.stmt(fn.Body, fc, st)
+		st.pos, st.posSet = saved, savedSet
+		delete(w.calls, name)
+		if fl == flowExit {
+			return flowExit
+		}
+		return flowNext
+	}
+	cmd := &shellCmd{call: x, argv: argv, dollarAt: dollarAt, where: c.where, compound: c.compound, fn: c.fn,
+		errexit: st.errexit, guarded: c.guarded, index: len(w.run.cmds)}
+	w.run.cmds = append(w.run.cmds, cmd)
+	switch name {
+	case "exec":
+		if cmd.isExec() {
+			return flowExit
+		}
+	case "exit":
+		return flowExit
+	case "return":
+		return flowReturn
+	case "set":
+		setBuiltin(argv[1:], st)
+	case "shift":
+		n := 1
+		if len(argv) > 1 {
+			n, _ = strconv.Atoi(argv[1].s)
+		}
+		if n > 0 && st.posSet {
+			st.pos = st.pos[min(n, len(st.pos)):]
+		}
+	case "trap":
+		if c.where == "" {
+			w.trapC = append(w.trapC, cmd)
+		}
+	case "export", "readonly", "local", "declare", "typeset":
+		for _, as := range argv[1:] {
+			if k, v, ok := strings.Cut(as.s, "="); ok && isName(k) {
+				st.vars[k] = shellVar{val: v, known: len(as.unknown) == 0, via: fmt.Sprintf("set by the script on line %d", cmd.line())}
+			}
+		}
+	}
+	return flowNext
+}
+
+// setBuiltin applies `set`: -e/+e, -o errexit, and new positional parameters.
+func setBuiltin(args []arg, st *walkState) {
+	for i := 0; i < len(args); i++ {
+		a := args[i].s
 		switch {
-		case strings.IndexByte(" \t\r\n;&|()<>", c) >= 0:
-			return token{kind: tWord, text: src[start:i], lit: lit.String(), pos: start, end: i}, i, nil
-		case c == '\\':
-			if i+1 < len(src) {
-				if src[i+1] != '\n' {
-					lit.WriteByte(src[i+1])
+		case a == "--":
+			st.pos, st.posSet = append([]arg(nil), args[i+1:]...), true
+			return
+		case a == "-o" || a == "+o":
+			if i+1 < len(args) && args[i+1].s == "errexit" {
+				st.errexit = a == "-o"
+			}
+			i++
+		case len(a) > 1 && (a[0] == '-' || a[0] == '+'):
+			if strings.ContainsRune(a[1:], 'e') {
+				st.errexit = a[0] == '-'
+			}
+			if strings.HasSuffix(a, "o") && i+1 < len(args) {
+				if args[i+1].s == "errexit" {
+					st.errexit = a[0] == '-'
 				}
-				i += 2
-			} else {
 				i++
 			}
-		case c == '\'':
-			j := strings.IndexByte(src[i+1:], '\'')
-			if j < 0 {
-				return token{}, 0, fmt.Errorf("%w: unterminated single quote at offset %d", ErrShellSyntax, i)
-			}
-			lit.WriteString(src[i+1 : i+1+j])
-			i += j + 2
-		case c == '"':
-			j, err := scanDouble(src, i+1, &lit)
-			if err != nil {
-				return token{}, 0, err
-			}
-			i = j
-		case c == '`':
-			j := i + 1
-			for j < len(src) && src[j] != '`' {
-				if src[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(src) {
-				return token{}, 0, fmt.Errorf("%w: unterminated backquote at offset %d", ErrShellSyntax, i)
-			}
-			lit.WriteString(src[i : j+1])
-			i = j + 1
-		case c == '$' && i+1 < len(src) && (src[i+1] == '(' || src[i+1] == '{'):
-			j, err := skipBalanced(src, i+1)
-			if err != nil {
-				return token{}, 0, err
-			}
-			lit.WriteString(src[i:j])
-			i = j
 		default:
-			lit.WriteByte(c)
-			i++
+			st.pos, st.posSet = append([]arg(nil), args[i:]...), true
+			return
 		}
-	}
-	return token{kind: tWord, text: src[start:i], lit: lit.String(), pos: start, end: i}, i, nil
-}
-
-// scanDouble reads a double-quoted string whose body starts at i; it returns the offset
-// after the closing quote.
-func scanDouble(src string, i int, lit *strings.Builder) (int, error) {
-	open := i - 1
-	for i < len(src) {
-		c := src[i]
-		switch {
-		case c == '"':
-			return i + 1, nil
-		case c == '\\' && i+1 < len(src):
-			n := src[i+1]
-			if strings.IndexByte("$`\"\\\n", n) >= 0 {
-				if n != '\n' {
-					lit.WriteByte(n)
-				}
-			} else {
-				lit.WriteByte('\\')
-				lit.WriteByte(n)
-			}
-			i += 2
-		case c == '$' && i+1 < len(src) && (src[i+1] == '(' || src[i+1] == '{'):
-			j, err := skipBalanced(src, i+1)
-			if err != nil {
-				return 0, err
-			}
-			lit.WriteString(src[i:j])
-			i = j
-		case c == '`':
-			j := i + 1
-			for j < len(src) && src[j] != '`' {
-				if src[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(src) {
-				return 0, fmt.Errorf("%w: unterminated backquote at offset %d", ErrShellSyntax, i)
-			}
-			lit.WriteString(src[i : j+1])
-			i = j + 1
-		default:
-			lit.WriteByte(c)
-			i++
-		}
-	}
-	return 0, fmt.Errorf("%w: unterminated double quote at offset %d", ErrShellSyntax, open)
-}
-
-// skipBalanced skips a (…) or {…} group starting at src[i], honouring quotes; it returns
-// the offset after the closing bracket.
-func skipBalanced(src string, i int) (int, error) {
-	open := src[i]
-	closeCh := byte(')')
-	if open == '{' {
-		closeCh = '}'
-	}
-	depth := 0
-	start := i
-	for i < len(src) {
-		c := src[i]
-		switch {
-		case c == '\\':
-			i += 2
-			continue
-		case c == '\'' && open == '(':
-			j := strings.IndexByte(src[i+1:], '\'')
-			if j < 0 {
-				return 0, fmt.Errorf("%w: unterminated single quote at offset %d", ErrShellSyntax, i)
-			}
-			i += j + 2
-			continue
-		case c == '"':
-			var discard strings.Builder
-			j, err := scanDouble(src, i+1, &discard)
-			if err != nil {
-				return 0, err
-			}
-			i = j
-			continue
-		case c == open:
-			depth++
-		case c == closeCh:
-			depth--
-			if depth == 0 {
-				return i + 1, nil
-			}
-		}
-		i++
-	}
-	return 0, fmt.Errorf("%w: unterminated %c at offset %d", ErrShellSyntax, open, start)
-}
-
-// ---- parser ----
-
-type shellParser struct {
-	src    string
-	toks   []token
-	i      int
-	script *Script
-	depth  int
-}
-
-type ctx struct {
-	sameProcess bool
-	inCompound  bool
-	where       string
-}
-
-// markOther records that the command runs outside the shell's own process.
-func (c *SimpleCommand) markOther(where string) {
-	c.SameProcess = false
-	if c.Where == "" {
-		c.Where = where
 	}
 }
 
-func (p *shellParser) eof() bool { return p.i >= len(p.toks) }
-
-func (p *shellParser) peek() token {
-	if p.eof() {
-		return token{kind: tOp, text: "end of script", pos: len(p.src), end: len(p.src)}
+func (w *walker) assign(as *syntax.Assign, st *walkState) {
+	if as == nil || as.Name == nil || as.Naked || as.Array != nil || as.Index != nil {
+		return
 	}
-	return p.toks[p.i]
+	name := as.Name.Value
+	if as.Value == nil {
+		st.vars[name] = shellVar{known: true, via: fmt.Sprintf("set by the script on line %d", as.Pos().Line())}
+		return
+	}
+	val, known := w.expandString(as.Value, st)
+	if as.Append {
+		old := st.vars[name]
+		val, known = old.val+val, known && old.known
+	}
+	if len(val) > maxValueLen {
+		known = false
+	}
+	st.vars[name] = shellVar{val: val, known: known, via: fmt.Sprintf("set by the script on line %d", as.Pos().Line())}
 }
 
-func (p *shellParser) errorf(format string, args ...any) error {
-	pos := p.peek().pos
-	return fmt.Errorf("%w: %s at line %d", ErrShellSyntax, fmt.Sprintf(format, args...), lineOf(p.src, pos))
-}
-
-func lineOf(src string, pos int) int {
-	if pos > len(src) {
-		pos = len(src)
-	}
-	return strings.Count(src[:pos], "\n") + 1
-}
-
-// isWord reports whether the next token is the unquoted reserved word w.
-func (p *shellParser) isWord(w string) bool {
-	t := p.peek()
-	return !p.eof() && t.kind == tWord && t.text == w
-}
-
-func (p *shellParser) skipNewlines() {
-	for !p.eof() && p.peek().kind == tOp && p.peek().text == "\n" {
-		p.i++
-	}
-}
-
-// parseList parses and-or lists separated by ; & and newlines until EOF, one of the stop
-// words at command position, or one of the stop operators.
-func (p *shellParser) parseList(depth int, c ctx, stopWords, stopOps []string) ([]AndOr, error) {
-	if depth > maxShellDepth {
-		return nil, p.errorf("nesting deeper than %d", maxShellDepth)
-	}
-	var list []AndOr
-	for {
-		p.skipNewlines()
-		for !p.eof() && p.peek().kind == tOp && p.peek().text == ";" {
-			p.i++ // a stray ; is harmless for our purpose
-			p.skipNewlines()
-		}
-		if p.eof() {
-			return list, nil
-		}
-		t := p.peek()
-		if t.kind == tWord && contains(stopWords, t.text) {
-			return list, nil
-		}
-		if t.kind == tOp && contains(stopOps, t.text) {
-			return list, nil
-		}
-		// Look ahead for a trailing & to know whether this item runs in the background.
-		startTok := p.i
-		startCmds := len(p.script.Commands)
-		ao, err := p.parseAndOr(depth, c)
-		if err != nil {
-			return nil, err
-		}
-		if !p.eof() && p.peek().kind == tOp && p.peek().text == "&" {
-			ao.Background = true
-			for _, sc := range p.script.Commands[startCmds:] {
-				sc.markOther("background")
-			}
-			p.i++
-		} else if !p.eof() && p.peek().kind == tOp && p.peek().text == ";" {
-			p.i++
-		} else if !p.eof() && p.peek().kind == tOp && p.peek().text == "\n" {
-			p.i++
-		}
-		if p.i == startTok {
-			return nil, p.errorf("unexpected %q", p.peek().text)
-		}
-		list = append(list, ao)
-	}
-}
-
-func (p *shellParser) parseAndOr(depth int, c ctx) (AndOr, error) {
-	var ao AndOr
-	for {
-		pl, err := p.parsePipeline(depth, c)
-		if err != nil {
-			return ao, err
-		}
-		ao.Pipelines = append(ao.Pipelines, pl)
-		if !p.eof() && p.peek().kind == tOp && (p.peek().text == "&&" || p.peek().text == "||") {
-			p.i++
-			p.skipNewlines()
-			continue
-		}
-		return ao, nil
-	}
-}
-
-func (p *shellParser) parsePipeline(depth int, c ctx) ([]node, error) {
-	if p.isWord("!") {
-		p.i++
-	}
-	startCmds := len(p.script.Commands)
-	var pl []node
-	for {
-		n, err := p.parseCommand(depth, c)
-		if err != nil {
-			return nil, err
-		}
-		pl = append(pl, n)
-		if !p.eof() && p.peek().kind == tOp && p.peek().text == "|" {
-			p.i++
-			p.skipNewlines()
-			continue
-		}
-		break
-	}
-	if len(pl) > 1 {
-		for _, sc := range p.script.Commands[startCmds:] {
-			sc.markOther("pipeline")
-		}
-	}
-	return pl, nil
-}
-
-var reservedStarts = map[string]bool{"if": true, "while": true, "until": true, "for": true, "case": true, "{": true}
-
-func (p *shellParser) parseCommand(depth int, c ctx) (node, error) {
-	if depth > maxShellDepth {
-		return node{}, p.errorf("nesting deeper than %d", maxShellDepth)
-	}
-	if p.eof() {
-		return node{}, p.errorf("missing command")
-	}
-	t := p.peek()
-	if t.kind == tOp {
-		if t.text == "(" {
-			p.i++
-			inner := ctx{sameProcess: false, inCompound: true, where: "subshell"}
-			if _, err := p.parseList(depth+1, inner, nil, []string{")"}); err != nil {
-				return node{}, err
-			}
-			if p.eof() || p.peek().text != ")" {
-				return node{}, p.errorf("missing )")
-			}
-			p.i++
-			return node{kind: "subshell"}, nil
-		}
-		return node{}, p.errorf("unexpected %q", t.text)
-	}
-	if reservedStarts[t.text] {
-		return p.parseCompound(depth, c)
-	}
-	return p.parseSimple(depth, c)
-}
-
-func (p *shellParser) expectWord(w string) error {
-	if !p.isWord(w) {
-		return p.errorf("expected %q, found %q", w, p.peek().text)
-	}
-	p.i++
-	return nil
-}
-
-func (p *shellParser) parseCompound(depth int, c ctx) (node, error) {
-	kw := p.peek().text
-	p.i++
-	inner := ctx{sameProcess: c.sameProcess, inCompound: true, where: c.where}
-	body := func(stops ...string) error {
-		_, err := p.parseList(depth+1, inner, stops, nil)
-		return err
-	}
-	switch kw {
-	case "{":
-		if err := body("}"); err != nil {
-			return node{}, err
-		}
-		if err := p.expectWord("}"); err != nil {
-			return node{}, err
-		}
-		return node{kind: "group"}, nil
-	case "if":
-		if err := body("then"); err != nil {
-			return node{}, err
-		}
-		if err := p.expectWord("then"); err != nil {
-			return node{}, err
-		}
-		for {
-			if err := body("elif", "else", "fi"); err != nil {
-				return node{}, err
-			}
-			switch {
-			case p.isWord("elif"):
-				p.i++
-				if err := body("then"); err != nil {
-					return node{}, err
-				}
-				if err := p.expectWord("then"); err != nil {
-					return node{}, err
-				}
-			case p.isWord("else"):
-				p.i++
-			case p.isWord("fi"):
-				p.i++
-				return node{kind: "if"}, nil
-			default:
-				return node{}, p.errorf("missing fi")
-			}
-		}
-	case "while", "until":
-		if err := body("do"); err != nil {
-			return node{}, err
-		}
-		if err := p.expectWord("do"); err != nil {
-			return node{}, err
-		}
-		if err := body("done"); err != nil {
-			return node{}, err
-		}
-		if err := p.expectWord("done"); err != nil {
-			return node{}, err
-		}
-		return node{kind: kw}, nil
-	case "for":
-		if p.eof() || p.peek().kind != tWord {
-			return node{}, p.errorf("missing for variable")
-		}
-		p.i++
-		p.skipNewlines()
-		if p.isWord("in") {
-			p.i++
-			for !p.eof() && p.peek().kind == tWord {
-				p.i++
-			}
-		}
-		for !p.eof() && p.peek().kind == tOp && (p.peek().text == ";" || p.peek().text == "\n") {
-			p.i++
-		}
-		if err := p.expectWord("do"); err != nil {
-			return node{}, err
-		}
-		if err := body("done"); err != nil {
-			return node{}, err
-		}
-		if err := p.expectWord("done"); err != nil {
-			return node{}, err
-		}
-		return node{kind: "for"}, nil
-	case "case":
-		if p.eof() || p.peek().kind != tWord {
-			return node{}, p.errorf("missing case word")
-		}
-		p.i++
-		p.skipNewlines()
-		if err := p.expectWord("in"); err != nil {
-			return node{}, err
-		}
-		for {
-			p.skipNewlines()
-			if p.isWord("esac") {
-				p.i++
-				return node{kind: "case"}, nil
-			}
-			if p.eof() {
-				return node{}, p.errorf("missing esac")
-			}
-			// Pattern: words and | up to ).
-			if p.peek().kind == tOp && p.peek().text == "(" {
-				p.i++
-			}
-			for !p.eof() && !(p.peek().kind == tOp && p.peek().text == ")") {
-				if p.peek().kind == tOp && p.peek().text != "|" {
-					return node{}, p.errorf("unexpected %q in case pattern", p.peek().text)
-				}
-				p.i++
-			}
-			if p.eof() {
-				return node{}, p.errorf("missing ) in case pattern")
-			}
-			p.i++
-			if _, err := p.parseList(depth+1, inner, []string{"esac"}, []string{";;"}); err != nil {
-				return node{}, err
-			}
-			if !p.eof() && p.peek().kind == tOp && p.peek().text == ";;" {
-				p.i++
-			}
-		}
-	}
-	return node{}, p.errorf("unexpected %q", kw)
-}
-
-func (p *shellParser) parseSimple(depth int, c ctx) (node, error) {
-	sc := &SimpleCommand{SameProcess: c.sameProcess, InCompound: c.inCompound, Where: c.where, Start: -1}
-	for !p.eof() && p.peek().kind == tWord {
-		t := p.peek()
-		if sc.Start < 0 {
-			sc.Start = t.pos
-		}
-		sc.End = t.end
-		if len(sc.Args) == 0 && isAssignment(t.text) {
-			sc.Assigns = append(sc.Assigns, t.lit)
-		} else {
-			sc.Args = append(sc.Args, Word{Raw: t.text, Lit: t.lit, Pos: t.pos})
-		}
-		p.i++
-		// A function definition `name() { … }` is out of scope: treat the parens as a
-		// harmless end of the command.
-	}
-	if sc.Start < 0 {
-		return node{}, p.errorf("unexpected %q", p.peek().text)
-	}
-	if len(sc.Args) == 1 && !p.eof() && p.peek().kind == tOp && p.peek().text == "(" &&
-		p.i+1 < len(p.toks) && p.toks[p.i+1].text == ")" {
-		// Function definition: name() body. Parse the body as a compound command that
-		// does not run now.
-		p.i += 2
-		p.skipNewlines()
-		n, err := p.parseCommand(depth+1, ctx{sameProcess: false, inCompound: true, where: "function"})
-		if err != nil {
-			return node{}, err
-		}
-		return n, nil
-	}
-	sc.Line = lineOf(p.src, sc.Start)
-	sc.Index = len(p.script.Commands)
-	p.script.Commands = append(p.script.Commands, sc)
-	if sc.Name() == "trap" {
-		p.script.Traps = append(p.script.Traps, sc)
-	}
-	return node{simple: sc, kind: "simple"}, nil
-}
-
-// isAssignment reports whether a raw word is NAME=value.
-func isAssignment(raw string) bool {
-	eq := strings.IndexByte(raw, '=')
-	if eq <= 0 {
+func isName(s string) bool {
+	if s == "" {
 		return false
 	}
-	for i := 0; i < eq; i++ {
-		c := raw[i]
+	for i, c := range s {
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
 			return false
 		}
@@ -788,11 +679,695 @@ func isAssignment(raw string) bool {
 	return true
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// termTrap returns the TERM trap the shell set last in its own process (nil after
+// `trap - TERM`).
+func (w *walker) termTrap() *termTrap {
+	var out *termTrap
+	for _, c := range w.trapC {
+		args := c.argv[1:]
+		if len(args) > 0 && (args[0].s == "-p" || args[0].s == "-l") {
+			continue
+		}
+		if len(args) > 0 && args[0].s == "--" {
+			args = args[1:]
+		}
+		if len(args) < 2 {
+			continue
+		}
+		term := false
+		for _, sig := range args[1:] {
+			switch strings.ToUpper(sig.s) {
+			case "TERM", "SIGTERM", "15":
+				term = true
+			}
+		}
+		if !term {
+			continue
+		}
+		act := args[0].s
+		if act == "-" {
+			out = nil
+			continue
+		}
+		t := termTrap{cmd: c, action: act}
+		t.forwarding, t.waits = w.trapAction(act)
+		out = &t
+	}
+	return out
+}
+
+// trapAction reads a trap's action: whether it kills someone and whether it waits, looking
+// into the script's functions it calls.
+func (w *walker) trapAction(act string) (kills, waits bool) {
+	f, _, err := parseShell(act, w.run.lang)
+	if err != nil {
+		return strings.Contains(act, "kill"), strings.Contains(act, "kill") && strings.Contains(act, "wait")
+	}
+	seen := map[string]bool{}
+	var visit func(list []*syntax.Stmt, depth int)
+	visit = func(list []*syntax.Stmt, depth int) {
+		if depth > maxWalkDepth {
+			return
+		}
+		for _, s := range list {
+			eachCall(s, depth, func(x *syntax.CallExpr) {
+				name := ""
+				if len(x.Args) > 0 {
+					name = x.Args[0].Lit()
+				}
+				switch name {
+				case "kill", "pkill", "killall":
+					kills = true
+				case "wait":
+					waits = true
+				}
+				if fn, ok := w.run.funcs[name]; ok && !seen[name] && fn.Body != nil {
+					seen[name] = true
+					visit([]*syntax.Stmt{fn.Body}, depth+1)
+				}
+			})
 		}
 	}
-	return false
+	visit(f.Stmts, 0)
+	return kills, kills && waits
+}
+
+// eachCall calls fn for every simple command in s, to a bounded depth.
+func eachCall(s *syntax.Stmt, depth int, fn func(*syntax.CallExpr)) {
+	if s == nil || depth > maxWalkDepth {
+		return
+	}
+	list := func(l []*syntax.Stmt) {
+		for _, x := range l {
+			eachCall(x, depth+1, fn)
+		}
+	}
+	switch x := s.Cmd.(type) {
+	case *syntax.CallExpr:
+		fn(x)
+	case *syntax.BinaryCmd:
+		eachCall(x.X, depth+1, fn)
+		eachCall(x.Y, depth+1, fn)
+	case *syntax.Subshell:
+		list(x.Stmts)
+	case *syntax.Block:
+		list(x.Stmts)
+	case *syntax.IfClause:
+		for ic := x; ic != nil && depth < maxWalkDepth; ic = ic.Else {
+			list(ic.Cond)
+			list(ic.Then)
+			depth++
+		}
+	case *syntax.WhileClause:
+		list(x.Cond)
+		list(x.Do)
+	case *syntax.ForClause:
+		list(x.Do)
+	case *syntax.CaseClause:
+		for _, it := range x.Items {
+			list(it.Stmts)
+		}
+	case *syntax.TimeClause:
+		eachCall(x.Stmt, depth+1, fn)
+	}
+}
+
+// ---- tests: [ a = b ], [[ … ]] ----
+
+// tri is a three-valued truth.
+type tri int
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
+
+func triOf(b bool) tri {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func (t tri) not() tri {
+	switch t {
+	case yes:
+		return no
+	case no:
+		return yes
+	}
+	return unknown
+}
+
+// test evaluates an if condition that is one `[ … ]`, `test …` or `[[ … ]]` comparing known
+// strings.
+func (w *walker) test(cond []*syntax.Stmt, st *walkState) tri {
+	if len(cond) != 1 || cond[0].Background {
+		return unknown
+	}
+	var r tri
+	switch x := cond[0].Cmd.(type) {
+	case *syntax.CallExpr:
+		argv, _ := w.expandArgs(x.Args, st)
+		for _, a := range argv {
+			if len(a.unknown) > 0 {
+				return unknown
+			}
+		}
+		words := strs(argv)
+		switch {
+		case len(words) > 0 && words[0] == "[" && words[len(words)-1] == "]":
+			r = testWords(words[1 : len(words)-1])
+		case len(words) > 0 && words[0] == "test":
+			r = testWords(words[1:])
+		default:
+			return unknown
+		}
+	case *syntax.TestClause:
+		r = w.testExpr(x.X, st, 0)
+	default:
+		return unknown
+	}
+	if cond[0].Negated {
+		r = r.not()
+	}
+	return r
+}
+
+// testWords evaluates the operands of `[`/test: X, ! X, -n X, -z X, X = Y, X != Y.
+func testWords(w []string) tri {
+	if len(w) > 0 && w[0] == "!" {
+		return testWords(w[1:]).not()
+	}
+	switch {
+	case len(w) == 1:
+		return triOf(w[0] != "")
+	case len(w) == 2 && w[0] == "-n":
+		return triOf(w[1] != "")
+	case len(w) == 2 && w[0] == "-z":
+		return triOf(w[1] == "")
+	case len(w) == 3 && (w[1] == "=" || w[1] == "=="):
+		return triOf(w[0] == w[2])
+	case len(w) == 3 && w[1] == "!=":
+		return triOf(w[0] != w[2])
+	}
+	return unknown
+}
+
+func (w *walker) testExpr(e syntax.TestExpr, st *walkState, depth int) tri {
+	if depth > maxWalkDepth {
+		return unknown
+	}
+	str := func(e syntax.TestExpr) (string, bool) {
+		wd, ok := e.(*syntax.Word)
+		if !ok {
+			return "", false
+		}
+		return w.expandString(wd, st)
+	}
+	switch x := e.(type) {
+	case *syntax.Word:
+		s, ok := str(x)
+		if !ok {
+			return unknown
+		}
+		return triOf(s != "")
+	case *syntax.ParenTest:
+		return w.testExpr(x.X, st, depth+1)
+	case *syntax.UnaryTest:
+		switch x.Op {
+		case syntax.TsNot:
+			return w.testExpr(x.X, st, depth+1).not()
+		case syntax.TsEmpStr, syntax.TsNempStr:
+			s, ok := str(x.X)
+			if !ok {
+				return unknown
+			}
+			return triOf((s == "") == (x.Op == syntax.TsEmpStr))
+		}
+	case *syntax.BinaryTest:
+		switch x.Op {
+		case syntax.TsMatch, syntax.TsMatchShort, syntax.TsNoMatch:
+			s, ok := str(x.X)
+			py, isWord := x.Y.(*syntax.Word)
+			if !ok || !isWord {
+				return unknown
+			}
+			pat, pok := w.pattern(py, st)
+			if !pok {
+				return unknown
+			}
+			m := matchPattern(pat, s)
+			if x.Op == syntax.TsNoMatch {
+				m = m.not()
+			}
+			return m
+		case syntax.AndTest, syntax.OrTest:
+			l, r := w.testExpr(x.X, st, depth+1), w.testExpr(x.Y, st, depth+1)
+			if x.Op == syntax.AndTest {
+				if l == no || r == no {
+					return no
+				}
+				if l == yes && r == yes {
+					return yes
+				}
+				return unknown
+			}
+			if l == yes || r == yes {
+				return yes
+			}
+			if l == no && r == no {
+				return no
+			}
+		}
+	}
+	return unknown
+}
+
+// matchPattern matches s against a shell pattern.
+func matchPattern(pat, s string) tri {
+	if len(pat) > maxValueLen {
+		return unknown
+	}
+	expr, err := pattern.Regexp(pat, pattern.EntireString)
+	if err != nil {
+		return unknown
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return unknown
+	}
+	return triOf(re.MatchString(s))
+}
+
+// ---- expansion ----
+
+// fieldsBuf assembles the fields of one word: quoted text joins the current field,
+// unquoted expansions split on blanks.
+type fieldsBuf struct {
+	out   []string
+	metas []arg // per field: the "$@" element it came from, if any
+	cur   strings.Builder
+	meta  arg
+	open  bool
+	size  int
+}
+
+func (b *fieldsBuf) lit(s string) {
+	b.cur.WriteString(s)
+	b.open = true
+	b.size += len(s)
+}
+
+func (b *fieldsBuf) end() {
+	if b.open {
+		b.out = append(b.out, b.cur.String())
+		b.metas = append(b.metas, b.meta)
+		b.cur.Reset()
+		b.meta = arg{}
+		b.open = false
+	}
+}
+
+// joined is everything written, fields joined by blanks.
+func (b *fieldsBuf) joined() string {
+	return strings.Join(append(append([]string(nil), b.out...), b.cur.String()), " ")
+}
+
+func (b *fieldsBuf) split(s string) {
+	if s == "" {
+		return
+	}
+	parts := strings.Fields(s)
+	if isBlank(s[0]) {
+		b.end()
+	}
+	for i, p := range parts {
+		if i > 0 {
+			b.end()
+		}
+		b.lit(p)
+	}
+	if isBlank(s[len(s)-1]) {
+		b.end()
+	}
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
+
+// wordExp is the state of expanding one word.
+type wordExp struct {
+	w        *walker
+	st       *walkState
+	buf      fieldsBuf
+	unknown  []string // what has no known value; its text is written as is
+	vars     []string
+	via      string
+	dollarAt bool
+}
+
+// unknownPart notes a part without a known value and keeps its text.
+func (e *wordExp) unknownPart(what, text string) {
+	e.unknown = append(e.unknown, what)
+	e.buf.lit(text)
+}
+
+// expandArgs expands a command's words. A word that cannot be expanded is kept as written
+// (one field) and names what is unknown.
+func (w *walker) expandArgs(words []*syntax.Word, st *walkState) (out []arg, dollarAt bool) {
+	size := 0
+	for _, word := range words {
+		e := w.expand(word, st, false)
+		dollarAt = dollarAt || e.dollarAt
+		if len(e.unknown) > 0 {
+			out = append(out, arg{s: e.buf.joined(), unknown: dedupe(e.unknown)})
+			continue
+		}
+		e.buf.end()
+		for i, f := range e.buf.out {
+			a := e.buf.metas[i]
+			a.s = f
+			if len(e.vars) > 0 && a.from == "" {
+				a.from, a.via = w.source(word), e.via
+			}
+			out = append(out, a)
+		}
+		if size += e.buf.size; len(out) > maxFields || size > maxLineLen {
+			return out[:min(len(out), maxFields)], dollarAt
+		}
+	}
+	return out, dollarAt
+}
+
+// expand expands one word; quoted means no field splitting.
+func (w *walker) expand(word *syntax.Word, st *walkState, quoted bool) *wordExp {
+	e := &wordExp{w: w, st: st}
+	w.expanded++
+	switch {
+	case w.expanded > maxExpansions:
+		e.unknownPart("a word past the expansion budget", w.source(word))
+	case word.End().Offset()-word.Pos().Offset() > maxValueLen:
+		e.unknownPart("a very long word", w.source(word))
+	default:
+		e.parts(word.Parts, quoted, 0)
+	}
+	if e.buf.size > maxLineLen {
+		e.buf = fieldsBuf{}
+		e.unknownPart("a very long word", "…")
+	}
+	return e
+}
+
+// expandString expands a word to one string (no field splitting), as in assignments and
+// case words; known is false when some part is unknown.
+func (w *walker) expandString(word *syntax.Word, st *walkState) (string, bool) {
+	if word == nil {
+		return "", true
+	}
+	e := w.expand(word, st, true)
+	if len(e.unknown) > 0 || e.buf.size > maxValueLen {
+		return e.buf.joined(), false
+	}
+	return e.buf.cur.String(), true
+}
+
+// source returns a node's text as written.
+func (w *walker) source(n syntax.Node) string {
+	start, end := int(n.Pos().Offset()), int(n.End().Offset())
+	src := w.run.src
+	if start < 0 || end > len(src) || start > end {
+		return ""
+	}
+	return src[start:end]
+}
+
+func (e *wordExp) parts(parts []syntax.WordPart, quoted bool, depth int) {
+	if depth > 8 {
+		e.unknownPart("a deeply nested expansion", "…")
+		return
+	}
+	for _, p := range parts {
+		switch x := p.(type) {
+		case *syntax.Lit:
+			e.buf.lit(unescape(x.Value, quoted))
+		case *syntax.SglQuoted:
+			if x.Dollar && strings.Contains(x.Value, `\`) {
+				e.unknownPart("$'…'", x.Value)
+				continue
+			}
+			e.buf.lit(x.Value)
+		case *syntax.DblQuoted:
+			e.buf.lit("") // "" is a field of its own
+			e.parts(x.Parts, true, depth+1)
+		case *syntax.ParamExp:
+			e.param(x, quoted, depth)
+		case *syntax.CmdSubst:
+			e.unknownPart("a command substitution", e.w.source(x))
+		case *syntax.ArithmExp:
+			e.unknownPart("an arithmetic expansion", e.w.source(x))
+		default:
+			e.unknownPart(e.w.source(p), e.w.source(p))
+		}
+	}
+}
+
+// unescape removes the backslashes the shell removes: any in unquoted text, before $ ` " \
+// and newline in double quotes.
+func unescape(s string, quoted bool) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && (!quoted || strings.IndexByte("$`\"\\\n", s[i+1]) >= 0) {
+			i++
+			if s[i] != '\n' {
+				b.WriteByte(s[i])
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func (e *wordExp) param(x *syntax.ParamExp, quoted bool, depth int) {
+	if x.Param == nil || x.Excl || x.Length || x.Width || x.IsSet || x.Flags != nil || x.NestedParam != nil ||
+		x.Index != nil || x.Slice != nil || x.Repl != nil || x.Names != 0 || len(x.Modifiers) > 0 {
+		e.unknownPart(e.w.source(x), e.w.source(x))
+		return
+	}
+	name := x.Param.Value
+	if (name == "@" || name == "*") && x.Exp == nil {
+		e.dollarAt = true
+		switch {
+		case !e.st.posSet:
+			e.unknownPart(fromImageCmd, e.w.source(x))
+		case name == "@" && quoted:
+			for i, a := range e.st.pos {
+				if i > 0 {
+					e.buf.end()
+				}
+				e.buf.lit(a.s)
+				e.buf.meta = a
+				if e.buf.size > maxLineLen {
+					return
+				}
+			}
+		default:
+			e.buf.split(strings.Join(strs(e.st.pos), " "))
+		}
+		return
+	}
+	v := e.lookup(name)
+	if x.Exp != nil {
+		v = e.operator(v, x.Exp, depth)
+	}
+	if !v.known {
+		e.unknownPart(e.w.source(x), e.w.source(x))
+		return
+	}
+	if quoted {
+		e.buf.lit(v.val)
+	} else {
+		e.buf.split(v.val)
+	}
+}
+
+// lookup returns a parameter's value; set reports whether it is set.
+func (e *wordExp) lookup(name string) paramVal {
+	st := e.st
+	if n, err := strconv.Atoi(name); err == nil {
+		switch {
+		case n == 0:
+			return paramVal{val: e.w.arg0, set: true, known: true}
+		case !st.posSet:
+			return paramVal{}
+		case n <= len(st.pos):
+			return paramVal{val: st.pos[n-1].s, set: true, known: len(st.pos[n-1].unknown) == 0}
+		}
+		return paramVal{known: true}
+	}
+	switch name {
+	case "#":
+		if !st.posSet {
+			return paramVal{}
+		}
+		return paramVal{val: strconv.Itoa(len(st.pos)), set: true, known: true}
+	case "@", "*":
+		if !st.posSet {
+			return paramVal{}
+		}
+		return paramVal{val: strings.Join(strs(st.pos), " "), set: len(st.pos) > 0, known: true}
+	}
+	v, ok := st.vars[name]
+	if !ok || !v.known {
+		return paramVal{}
+	}
+	e.vars = append(e.vars, name)
+	if e.via == "" {
+		e.via = v.via
+	}
+	return paramVal{val: v.val, set: true, known: true}
+}
+
+type paramVal struct {
+	val        string
+	set, known bool
+}
+
+// operator applies ${x-w}, ${x:-w}, ${x+w}, ${x=w}, ${x?w}, ${x#p} and their kin.
+func (e *wordExp) operator(v paramVal, exp *syntax.Expansion, depth int) paramVal {
+	word := func() paramVal {
+		sub := &wordExp{w: e.w, st: e.st}
+		if exp.Word != nil {
+			if exp.Word.End().Offset()-exp.Word.Pos().Offset() > maxValueLen {
+				return paramVal{}
+			}
+			sub.parts(exp.Word.Parts, true, depth+1)
+		}
+		if len(sub.unknown) > 0 || sub.buf.size > maxValueLen {
+			return paramVal{}
+		}
+		e.vars = append(e.vars, sub.vars...)
+		return paramVal{val: sub.buf.cur.String(), set: true, known: true}
+	}
+	if !v.known {
+		return v
+	}
+	switch exp.Op {
+	case syntax.DefaultUnset, syntax.AssignUnset:
+		if v.set {
+			return v
+		}
+		return word()
+	case syntax.DefaultUnsetOrNull, syntax.AssignUnsetOrNull:
+		if v.val != "" {
+			return v
+		}
+		return word()
+	case syntax.AlternateUnset:
+		if v.set {
+			return word()
+		}
+		return paramVal{known: true}
+	case syntax.AlternateUnsetOrNull:
+		if v.val != "" {
+			return word()
+		}
+		return paramVal{known: true}
+	case syntax.ErrorUnset, syntax.ErrorUnsetOrNull:
+		if v.set && (exp.Op == syntax.ErrorUnset || v.val != "") {
+			return v
+		}
+		return paramVal{}
+	case syntax.RemSmallPrefix, syntax.RemLargePrefix, syntax.RemSmallSuffix, syntax.RemLargeSuffix:
+		pat, ok := e.w.pattern(exp.Word, e.st)
+		if !ok {
+			return paramVal{}
+		}
+		return paramVal{val: trimPattern(v.val, pat, exp.Op), set: v.set, known: true}
+	}
+	return paramVal{}
+}
+
+// trimPattern removes the shortest or longest prefix or suffix of s that matches pat.
+func trimPattern(s, pat string, op syntax.ParExpOperator) string {
+	if len(s) > maxValueLen {
+		return s
+	}
+	prefix := op == syntax.RemSmallPrefix || op == syntax.RemLargePrefix
+	small := op == syntax.RemSmallPrefix || op == syntax.RemSmallSuffix
+	expr, err := pattern.Regexp(pat, pattern.EntireString)
+	if err != nil {
+		return s
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return s
+	}
+	for k := 0; k <= len(s); k++ {
+		n := k // the length removed
+		if !small {
+			n = len(s) - k
+		}
+		if prefix && re.MatchString(s[:n]) {
+			return s[n:]
+		}
+		if !prefix && re.MatchString(s[len(s)-n:]) {
+			return s[:len(s)-n]
+		}
+	}
+	return s
+}
+
+// pattern turns a word into a shell pattern: quoted parts match literally, unquoted ones
+// keep their wildcards.
+func (w *walker) pattern(word *syntax.Word, st *walkState) (string, bool) {
+	if word == nil {
+		return "", true
+	}
+	var b strings.Builder
+	for _, p := range word.Parts {
+		switch x := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(x.Value)
+		case *syntax.SglQuoted:
+			if x.Dollar {
+				return "", false
+			}
+			b.WriteString(pattern.QuoteMeta(x.Value, 0))
+		case *syntax.DblQuoted:
+			s, ok := w.expandString(&syntax.Word{Parts: []syntax.WordPart{x}}, st)
+			if !ok {
+				return "", false
+			}
+			b.WriteString(pattern.QuoteMeta(s, 0))
+		case *syntax.ParamExp:
+			s, ok := w.expandString(&syntax.Word{Parts: []syntax.WordPart{x}}, st)
+			if !ok {
+				return "", false
+			}
+			b.WriteString(s)
+		default:
+			return "", false
+		}
+		if b.Len() > maxValueLen {
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
 }
