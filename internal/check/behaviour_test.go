@@ -142,7 +142,13 @@ func containerArgv(t *testing.T, in check.Input, c check.Container, sidekiq []st
 		p := filepath.Join(dir, filepath.Base(sf.Path))
 		body := sf.Content
 		if strings.Contains(body, "sidekiq") {
+			// The script starts Sidekiq itself: substitute there, and keep the command
+			// (a script may dispatch on its first word).
 			body = substituteScript(t, body, sidekiq, testenv.RepoRoot())
+			if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			return append([]string{p}, args[1:]...)
 		}
 		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
 			t.Fatal(err)
@@ -197,6 +203,9 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 		// Warnings, pinned to this machine's shells: dash does not exec a lone command, bash does.
 		{"sp002-lone-sh", testenv.Sidekiq6, killed, 143, "initProcessEnabled + dash, which keeps a lone command as a child", ""},
 		{"sp002-bash-and", testenv.Sidekiq6, clean, 0, "bash 5.2 execs the last command of `a && b`", ""},
+		// An entry point script that dispatches on $1: the branch that runs Sidekiq decides.
+		{"sp004-case-dispatch-no-exec", testenv.Sidekiq6, killed, 137, "case \"$1\" in sidekiq) bundle exec sidekiq \"$@\"", ""},
+		{"good-case-dispatch-exec", testenv.Sidekiq6, clean, 0, "case \"$1\" in sidekiq) exec bundle exec sidekiq \"$@\"", ""},
 		{"good-exec-form", testenv.Sidekiq7, clean, 0, "", ""},
 		{"sp001-cd-semicolon", testenv.Sidekiq7, killed, 137, "", ""},
 	}

@@ -380,7 +380,7 @@ func (a *analyzer) script(src, file string, in scriptInput, depth int) {
 	default:
 		a.broken = true
 		how := structure(run, target)
-		if file != "" && target.where == "" && !target.compound && target.fn == "" {
+		if file != "" && target.where == "" && target.compound == "" && target.fn == "" {
 			how = "a script's shell never execs its last command by itself"
 		}
 		msg := fmt.Sprintf("%s runs %s without exec: %s, so the shell stays between ECS's SIGTERM and Sidekiq", kind, quote(evidence), how)
@@ -454,7 +454,7 @@ func (a *analyzer) forwardingTrap(run *shellRun, target *shellCmd, kind, code, f
 
 // isLone reports whether the script is the target command and nothing else.
 func isLone(run *shellRun, t *shellCmd) bool {
-	if len(run.file.Stmts) != 1 || t.where != "" || t.compound || t.fn != "" {
+	if len(run.file.Stmts) != 1 || t.where != "" || t.compound != "" || t.fn != "" {
 		return false
 	}
 	s := run.file.Stmts[0]
@@ -466,7 +466,7 @@ func isLone(run *shellRun, t *shellCmd) bool {
 // only `&&`/`||` list, or a lone command after `;`/newline-separated ones.
 func bashExecsLast(run *shellRun, t *shellCmd) bool {
 	stmts := run.file.Stmts
-	if len(stmts) == 0 || t.where != "" || t.compound || t.fn != "" {
+	if len(stmts) == 0 || t.where != "" || t.compound != "" || t.fn != "" {
 		return false
 	}
 	last := stmts[len(stmts)-1]
@@ -487,8 +487,8 @@ func structure(run *shellRun, t *shellCmd) string {
 		return "it " + whereText(t.where)
 	case t.fn != "":
 		return fmt.Sprintf("it runs inside the shell function %s", t.fn)
-	case t.compound:
-		return "it runs inside a compound command (if/while/case/{ })"
+	case t.compound != "":
+		return "it runs inside " + t.compound
 	case t.index < len(run.cmds)-1:
 		return "other commands follow it"
 	}

@@ -139,8 +139,9 @@ type shellCmd struct {
 	// where is "" when the command runs in the shell's own process, else why not:
 	// "pipeline", "background" or "subshell".
 	where string
-	// compound reports a command inside if/while/until/for/case/{ } (or a function body).
-	compound bool
+	// compound names the innermost compound command around it ("an if statement", "the
+	// `worker)` branch of a case statement"); "" when there is none.
+	compound string
 	// fn is the shell function it runs in ("" at the top level).
 	fn string
 	// errexit reports `set -e` in effect when it runs; guarded that its status is tested
@@ -257,7 +258,7 @@ const (
 // walkCtx is where a statement runs.
 type walkCtx struct {
 	where    string
-	compound bool
+	compound string
 	fn       string
 	guarded  bool
 	depth    int
@@ -337,26 +338,29 @@ func (w *walker) command(cmd syntax.Command, c walkCtx, st *walkState) flow {
 	case *syntax.BinaryCmd:
 		return w.binary(x, c, st)
 	case *syntax.Subshell:
-		sc := c
-		sc.compound = true
-		if sc.where == "" {
-			sc.where = "subshell"
+		c.compound = "a subshell"
+		if c.where == "" {
+			c.where = "subshell"
 		}
-		w.stmts(x.Stmts, sc, st.clone())
+		w.stmts(x.Stmts, c, st.clone())
 	case *syntax.Block:
-		c.compound = true
+		c.compound = "a { … } group"
 		return w.stmts(x.Stmts, c, st)
 	case *syntax.IfClause:
+		c.compound = "an if statement"
 		return w.ifClause(x, c, st)
 	case *syntax.WhileClause:
-		c.compound = true
+		c.compound = "a while loop"
+		if x.Until {
+			c.compound = "an until loop"
+		}
 		cc := c
 		cc.guarded = true
 		w.stmts(x.Cond, cc, st)
-		w.branches(c, st, false, x.Do)
+		w.alternatives(st, false, func(b *walkState) flow { return w.stmts(x.Do, c, b) })
 	case *syntax.ForClause:
-		c.compound = true
-		w.branches(c, st, false, x.Do)
+		c.compound = "a for loop"
+		w.alternatives(st, false, func(b *walkState) flow { return w.stmts(x.Do, c, b) })
 	case *syntax.CaseClause:
 		return w.caseClause(x, c, st)
 	case *syntax.FuncDecl:
@@ -369,7 +373,7 @@ func (w *walker) command(cmd syntax.Command, c walkCtx, st *walkState) flow {
 		}
 	case *syntax.TimeClause:
 		if x.Stmt != nil {
-			c.compound = true
+			c.compound = "a time command"
 			w.stmt(x.Stmt, c, st)
 		}
 	case *syntax.CoprocClause:
@@ -410,17 +414,17 @@ func (w *walker) binary(x *syntax.BinaryCmd, c walkCtx, st *walkState) flow {
 	return flowNext
 }
 
-// branches walks alternative statement lists from the same state; with exhaustive false,
-// not running any of them is one more alternative. The paths that go on are merged into st;
-// it returns flowExit when none does.
-func (w *walker) branches(c walkCtx, st *walkState, exhaustive bool, lists ...[]*syntax.Stmt) flow {
+// alternatives walks the ways a script may go, each from a copy of st; unless exhaustive,
+// taking none of them is one more way. The ways that go on are merged into st; it returns
+// flowExit when none does.
+func (w *walker) alternatives(st *walkState, exhaustive bool, ways ...func(*walkState) flow) flow {
 	var goOn []*walkState
 	if !exhaustive {
 		goOn = append(goOn, st.clone())
 	}
-	for _, l := range lists {
+	for _, way := range ways {
 		b := st.clone()
-		if w.stmts(l, c, b) == flowNext {
+		if way(b) == flowNext {
 			goOn = append(goOn, b)
 		}
 	}
@@ -476,7 +480,6 @@ func argsEqual(a, b []arg) bool {
 }
 
 func (w *walker) ifClause(x *syntax.IfClause, c walkCtx, st *walkState) flow {
-	c.compound = true
 	cc := c
 	cc.guarded = true
 	if fl := w.stmts(x.Cond, cc, st); fl != flowNext {
@@ -494,34 +497,25 @@ func (w *walker) ifClause(x *syntax.IfClause, c walkCtx, st *walkState) flow {
 		}
 		return w.ifClause(x.Else, c, st)
 	}
-	if x.Else == nil {
-		return w.branches(c, st, false, x.Then)
+	ways := []func(*walkState) flow{func(b *walkState) flow { return w.stmts(x.Then, c, b) }}
+	if x.Else != nil {
+		ways = append(ways, func(b *walkState) flow { return w.ifClause(x.Else, c, b) })
 	}
-	// Both ways: the then branch and the rest of the chain, each on a copy.
-	then := st.clone()
-	thenFlow := w.stmts(x.Then, c, then)
-	rest := st.clone()
-	restFlow := w.ifClause(x.Else, c, rest)
-	var goOn []*walkState
-	if thenFlow == flowNext {
-		goOn = append(goOn, then)
-	}
-	if restFlow == flowNext {
-		goOn = append(goOn, rest)
-	}
-	if len(goOn) == 0 {
-		return flowExit
-	}
-	merge(st, goOn)
-	return flowNext
+	return w.alternatives(st, x.Else != nil, ways...)
 }
 
 func (w *walker) caseClause(x *syntax.CaseClause, c walkCtx, st *walkState) flow {
-	c.compound = true
 	word, known := w.expandString(x.Word, st)
-	var maybe [][]*syntax.Stmt
+	var maybe []func(*walkState) flow
 	exhaustive := false
 	for _, it := range x.Items {
+		var pats []string
+		for _, p := range it.Patterns {
+			pats = append(pats, w.source(p))
+		}
+		ic := c
+		ic.compound = fmt.Sprintf("the `%s)` branch of a case statement", strings.Join(pats, "|"))
+		way := func(b *walkState) flow { return w.stmts(it.Stmts, ic, b) }
 		match := no
 		for _, p := range it.Patterns {
 			pat, ok := w.pattern(p, st)
@@ -539,17 +533,17 @@ func (w *walker) caseClause(x *syntax.CaseClause, c walkCtx, st *walkState) flow
 		switch match {
 		case yes:
 			if len(maybe) == 0 {
-				return w.stmts(it.Stmts, c, st) // the first item that matches runs, alone
+				return way(st) // the first item that matches runs, alone
 			}
-			return w.branches(c, st, true, append(maybe, it.Stmts)...)
+			return w.alternatives(st, true, append(maybe, way)...)
 		case unknown:
-			maybe = append(maybe, it.Stmts)
+			maybe = append(maybe, way)
 		}
 	}
 	if len(maybe) == 0 {
 		return flowNext
 	}
-	return w.branches(c, st, exhaustive, maybe...)
+	return w.alternatives(st, exhaustive, maybe...)
 }
 
 // call runs one simple command: the builtins that change the shell's state, function calls
