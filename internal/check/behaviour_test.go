@@ -40,8 +40,8 @@ package check_test
 // pushed back to Redis, the process is still listed in `processes` and the task's exit code
 // is the one in the table, 137 or 143 (which check's live evidence, SP013, then reports);
 // check "ok" ⇔ Sidekiq logged "Pushed 1 jobs back", the job is back in queue:default, the
-// process unlisted itself and the task exited 0. Warnings (SP002: depends on the shell) are
-// pinned to what this machine's shells do.
+// process unlisted itself and the task exited 0. The SP002 warning (bash's last command of an
+// and-list) is pinned to what this machine's bash does.
 
 import (
 	"context"
@@ -200,9 +200,11 @@ func TestBehaviourMatchesCheck(t *testing.T) {
 		// Under initProcessEnabled: the script's TERM trap keeps its shell alive, so the
 		// SIGKILL at the stop timeout ends it (137), not the init.
 		{"sp005-trap-swallows", testenv.Sidekiq6, killed, 137, "initProcessEnabled + entrypoint script that traps TERM", ""},
-		// Warnings, pinned to this machine's shells: dash does not exec a lone command, bash does.
+		// Pinned to this machine's shells: dash does not exec a lone command (SP002 error),
+		// bash does (SP002 info), and bash 5.2 execs the last of `a && b` (SP002 warning).
 		{"sp002-lone-sh", testenv.Sidekiq6, killed, 143, "initProcessEnabled + dash, which keeps a lone command as a child", ""},
 		{"sp002-bash-and", testenv.Sidekiq6, clean, 0, "bash 5.2 execs the last command of `a && b`", ""},
+		{"good-bash-lone-command", testenv.Sidekiq6, clean, 0, "bash execs a lone command", ""},
 		// An entry point script that dispatches on $1: the branch that runs Sidekiq decides.
 		{"sp004-case-dispatch-no-exec", testenv.Sidekiq6, killed, 137, "case \"$1\" in sidekiq) bundle exec sidekiq \"$@\"", ""},
 		{"good-case-dispatch-exec", testenv.Sidekiq6, clean, 0, "case \"$1\" in sidekiq) exec bundle exec sidekiq \"$@\"", ""},

@@ -24,6 +24,7 @@
 // What is proven against behaviour (behaviour_test.go): for corpus commands run as real
 // local-process tasks of the ECS simulator with a real Sidekiq, the ones Run flags as broken
 // are the ones whose job was lost, and the ones it passes requeued their job. The shell model
-// behind the SP002 warning (bash execs a lone or last command of a two-part list, dash does
-// not) is checked against the machine's real bash and dash (shell_test.go).
+// behind SP002 (bash execs a lone command and the last of an and-list, dash execs neither:
+// a lone `sh -c` command is an error, under bash an info, bash's and-list a warning) is
+// checked against the machine's real bash and dash (shell_test.go).
 package check

@@ -369,9 +369,21 @@ func (a *analyzer) script(src, file string, in scriptInput, depth int) {
 		// A script that forwards TERM to its child and waits for it is a hand-made init.
 	case trap != nil && trap.forwarding:
 		a.forwardingTrap(run, target, kind, code, file)
+	case file == "" && trap == nil && isLone(run, target) && in.shell == "bash":
+		f := a.add(CodeShellLoneCommand, finding.Info, fmt.Sprintf("`bash -c` runs %s as its only command: bash execs it itself, so Sidekiq is PID 1", quote(evidence)), whyLoneBash, fixLone)
+		setLoc(f)
 	case file == "" && trap == nil && isLone(run, target):
-		a.shellDependent = true
-		f := a.add(CodeShellLoneCommand, finding.Warning, fmt.Sprintf("`%s -c` runs %s as its only command without exec: whether the shell execs it itself depends on the shell", in.shell, quote(evidence)), whyLone, fixLone)
+		a.broken = true
+		who := "dash (Debian's and Ubuntu's /bin/sh) does not exec it"
+		switch in.shell {
+		case "dash":
+			who = "dash does not exec it"
+		case "sh":
+		default:
+			who = fmt.Sprintf("%s is not known to exec it (dash does not)", in.shell)
+		}
+		msg := fmt.Sprintf("`%s -c` runs %s as its only command without exec: %s, so the shell stays PID 1 between ECS's SIGTERM and Sidekiq%s", in.shell, quote(evidence), who, a.initNote(false))
+		f := a.add(CodeShellLoneCommand, finding.Error, msg, whyLone, fixLone)
 		setLoc(f)
 	case file == "" && in.shell == "bash" && trap == nil && bashExecsLast(run, target):
 		a.shellDependent = true

@@ -56,9 +56,11 @@ const (
 		"An init (initProcessEnabled, tini) does not help here: it hands TERM to the shell, the shell exits, the init exits with it and the kernel SIGKILLs Sidekiq."
 	fixPID1 = "Start Sidekiq in exec form (\"command\": [\"bundle\", \"exec\", \"sidekiq\", ...]), or put `exec` before the command that starts Sidekiq " +
 		"(`cd /app && exec bundle exec sidekiq ...`)."
-	whyLone = "The Sidekiq command is the only command of the `-c` script. bash then execs it itself, so Sidekiq becomes PID 1 and gets SIGTERM; " +
-		"Debian's /bin/sh (dash 0.5.12, measured; Ubuntu's /bin/sh is dash too) does not: it stays PID 1 and Sidekiq is SIGKILLed as with a compound command. " +
-		"Whether this works depends on the image's shell, and adding one command (`cd /app && ...`) breaks it."
+	whyLone = "The Sidekiq command is the only command of the `-c` script, without exec. Debian's /bin/sh (dash 0.5.12, measured; Ubuntu's /bin/sh is dash too) " +
+		"does not exec it: the shell stays PID 1, does not pass SIGTERM on, and Sidekiq is SIGKILLed after stopTimeout with its jobs lost, as with a compound command. " +
+		"Only bash is known to exec a lone command itself, and which shell an image's /bin/sh is cannot be seen from the task definition."
+	whyLoneBash = "bash execs the lone command of a `-c` script itself (measured with bash 5.2), so Sidekiq becomes PID 1 and gets SIGTERM. " +
+		"It stops working when a command is added (`cd /app; bundle exec sidekiq`) or the script moves to /bin/sh (dash does not exec it)."
 	whyBashLast = "bash 5.2 (measured) execs the last command of a two-part `-c` list (`a && b`, `a; b`) itself, so Sidekiq becomes PID 1; " +
 		"older bash, dash (/bin/sh on Debian/Ubuntu) and a third command (`a; b && c`) do not, and then Sidekiq is SIGKILLed on every stop."
 	fixLone = "Make it explicit: `exec bundle exec sidekiq ...` in the script, or drop the shell and use exec form."
