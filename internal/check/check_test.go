@@ -203,7 +203,20 @@ func TestRunSignalPath(t *testing.T) {
 			wantPath: "ok", wantTimout: 25},
 		{name: "forwarding trap, second wait, set -e", c: Container{Name: "w", Command: []string{"sh", "-ec", "trap 'kill -TERM $p' TERM; sidekiq & p=$!; wait $p; wait $p"}},
 			wantPath: "at-risk", wantIDs: []string{"SP001"}, wantTimout: 25},
-		{name: "timeout from a variable", c: Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq -t $SIDEKIQ_TIMEOUT"}, InitProcessEnabled: &yes},
+		{name: "timeout from a variable the task definition does not set", c: Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq -t $SIDEKIQ_TIMEOUT"}, InitProcessEnabled: &yes},
+			wantPath: "ok", wantIDs: []string{"SP016"}},
+		{name: "timeout from the environment, too long for the stop timeout", c: Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq -t $SIDEKIQ_TIMEOUT"},
+			InitProcessEnabled: &yes, Environment: map[string]string{"SIDEKIQ_TIMEOUT": "60"}},
+			wantPath: "ok", wantIDs: []string{"SP006"}, wantTimout: 60},
+		{name: "timeout from the environment, braces", c: Container{Name: "w", Command: []string{"bash", "-c", "cd /app; exec bundle exec sidekiq --timeout ${SIDEKIQ_TIMEOUT}"},
+			InitProcessEnabled: &yes, Environment: map[string]string{"SIDEKIQ_TIMEOUT": "20"}},
+			wantPath: "ok", wantTimout: 20},
+		{name: "timeout with a default the image may override", c: Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq --timeout=${SIDEKIQ_TIMEOUT:-10}"}, InitProcessEnabled: &yes},
+			wantPath: "ok", wantIDs: []string{"SP016"}},
+		{name: "timeout set by the script", c: Container{Name: "w", EntryPoint: []string{"/e.sh"}, Command: []string{"sidekiq"}, InitProcessEnabled: &yes},
+			scripts:  []ScriptFile{{Path: "e.sh", Content: "#!/bin/sh\nT=40\nexec \"$@\" -t \"$T\"\n"}},
+			wantPath: "ok", wantIDs: []string{"SP006"}, wantTimout: 40},
+		{name: "timeout as text in exec form", c: Container{Name: "w", Command: []string{"sidekiq", "-t", "$SIDEKIQ_TIMEOUT"}, Environment: map[string]string{"SIDEKIQ_TIMEOUT": "5"}},
 			wantPath: "ok", wantIDs: []string{"SP007"}},
 	}
 	for _, tt := range tests {
@@ -253,5 +266,29 @@ func TestReadFiles(t *testing.T) {
 	}
 	if sf, err := ReadScriptFile(good); err != nil || sf.Path != good || sf.Content == "" {
 		t.Errorf("ReadScriptFile = %+v, %v", sf, err)
+	}
+}
+
+// TestTimeoutFrom: where Sidekiq's -t came from is said in the target, and an unresolvable
+// one names the variable to set.
+func TestTimeoutFrom(t *testing.T) {
+	td := NewTaskDefinition("f", 1, "awsvpc", []string{"FARGATE"}, Container{Name: "w", Command: []string{"sh", "-c", "exec sidekiq -t $A --queue $B"},
+		Environment: map[string]string{"A": "12"}})
+	res, err := Run(Input{TaskDefinition: td})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := res.Targets[0]; tg.SidekiqTimeout != 12 || tg.SidekiqTimeoutFrom != "-t $A, from the container's environment" {
+		t.Errorf("timeout %d from %q", tg.SidekiqTimeout, tg.SidekiqTimeoutFrom)
+	}
+	td.Containers[0].Environment = nil
+	res, err = Run(Input{TaskDefinition: td})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := res.Findings[0]
+	if f.Code != CodeSidekiqTimeoutUnresolvable || f.Severity != finding.Warning || !strings.Contains(f.Message, "shutdown timeout not resolvable") ||
+		!strings.Contains(f.Fix, "Set A in the container's \"environment\" (at most 25 s") {
+		t.Errorf("finding = %+v", f)
 	}
 }

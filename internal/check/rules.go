@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -10,39 +11,41 @@ import (
 
 // Finding codes and names. Codes are stable: tools and suppressions may refer to them.
 const (
-	CodeShellWrapperNoExec      = "SP001" // shell-wrapper-no-exec
-	CodeShellLoneCommand        = "SP002" // shell-lone-command
-	CodeNoInit                  = "SP003" // no-init
-	CodeEntrypointNoExec        = "SP004" // entrypoint-no-exec
-	CodeTrapSwallowsTerm        = "SP005" // entrypoint-trap-swallows-term
-	CodeStopTimeoutTooShort     = "SP006" // stop-timeout-too-short
-	CodeSidekiqTimeoutUnknown   = "SP007" // sidekiq-timeout-unknown
-	CodeSidekiqNotEssential     = "SP008" // sidekiq-not-essential
-	CodeSidecarMayStopFirst     = "SP009" // essential-sidecar-may-stop-first
-	CodeCircuitBreakerOff       = "SP010" // circuit-breaker-off
-	CodeMinHealthyZero          = "SP011" // min-healthy-zero
-	CodeImageCmdNotOverridden   = "SP012" // image-cmd-not-overridden
-	CodeShutdownsKilled         = "SP013" // shutdowns-killed
-	CodeVanishedProcesses       = "SP014" // vanished-processes
-	CodeEntrypointScriptUnknown = "SP015" // entrypoint-script-unchecked
+	CodeShellWrapperNoExec         = "SP001" // shell-wrapper-no-exec
+	CodeShellLoneCommand           = "SP002" // shell-lone-command
+	CodeNoInit                     = "SP003" // no-init
+	CodeEntrypointNoExec           = "SP004" // entrypoint-no-exec
+	CodeTrapSwallowsTerm           = "SP005" // entrypoint-trap-swallows-term
+	CodeStopTimeoutTooShort        = "SP006" // stop-timeout-too-short
+	CodeSidekiqTimeoutUnknown      = "SP007" // sidekiq-timeout-unknown
+	CodeSidekiqNotEssential        = "SP008" // sidekiq-not-essential
+	CodeSidecarMayStopFirst        = "SP009" // essential-sidecar-may-stop-first
+	CodeCircuitBreakerOff          = "SP010" // circuit-breaker-off
+	CodeMinHealthyZero             = "SP011" // min-healthy-zero
+	CodeImageCmdNotOverridden      = "SP012" // image-cmd-not-overridden
+	CodeShutdownsKilled            = "SP013" // shutdowns-killed
+	CodeVanishedProcesses          = "SP014" // vanished-processes
+	CodeEntrypointScriptUnknown    = "SP015" // entrypoint-script-unchecked
+	CodeSidekiqTimeoutUnresolvable = "SP016" // sidekiq-timeout-unresolvable
 )
 
 var findingNames = map[string]string{
-	CodeShellWrapperNoExec:      "shell-wrapper-no-exec",
-	CodeShellLoneCommand:        "shell-lone-command",
-	CodeNoInit:                  "no-init",
-	CodeEntrypointNoExec:        "entrypoint-no-exec",
-	CodeTrapSwallowsTerm:        "entrypoint-trap-swallows-term",
-	CodeStopTimeoutTooShort:     "stop-timeout-too-short",
-	CodeSidekiqTimeoutUnknown:   "sidekiq-timeout-unknown",
-	CodeSidekiqNotEssential:     "sidekiq-not-essential",
-	CodeSidecarMayStopFirst:     "essential-sidecar-may-stop-first",
-	CodeCircuitBreakerOff:       "circuit-breaker-off",
-	CodeMinHealthyZero:          "min-healthy-zero",
-	CodeImageCmdNotOverridden:   "image-cmd-not-overridden",
-	CodeShutdownsKilled:         "shutdowns-killed",
-	CodeVanishedProcesses:       "vanished-processes",
-	CodeEntrypointScriptUnknown: "entrypoint-script-unchecked",
+	CodeShellWrapperNoExec:         "shell-wrapper-no-exec",
+	CodeShellLoneCommand:           "shell-lone-command",
+	CodeNoInit:                     "no-init",
+	CodeEntrypointNoExec:           "entrypoint-no-exec",
+	CodeTrapSwallowsTerm:           "entrypoint-trap-swallows-term",
+	CodeStopTimeoutTooShort:        "stop-timeout-too-short",
+	CodeSidekiqTimeoutUnknown:      "sidekiq-timeout-unknown",
+	CodeSidekiqNotEssential:        "sidekiq-not-essential",
+	CodeSidecarMayStopFirst:        "essential-sidecar-may-stop-first",
+	CodeCircuitBreakerOff:          "circuit-breaker-off",
+	CodeMinHealthyZero:             "min-healthy-zero",
+	CodeImageCmdNotOverridden:      "image-cmd-not-overridden",
+	CodeShutdownsKilled:            "shutdowns-killed",
+	CodeVanishedProcesses:          "vanished-processes",
+	CodeEntrypointScriptUnknown:    "entrypoint-script-unchecked",
+	CodeSidekiqTimeoutUnresolvable: "sidekiq-timeout-unresolvable",
 }
 
 // FindingName returns the stable name of a finding code ("SP001" → "shell-wrapper-no-exec").
@@ -76,9 +79,11 @@ const (
 	whyBudget     = "After SIGTERM Sidekiq waits up to its timeout (-t) for running jobs, then pushes the rest back to Redis, which takes a moment more; Sidekiq's wiki asks for -t + 5 s. " +
 		"If ECS sends SIGKILL before that, the jobs still running are lost."
 	whyUnknownTimeout = "The shutdown budget (stopTimeout >= Sidekiq's -t + 5 s) cannot be checked from here."
-	whyNotEssential   = "When a non-essential Sidekiq container exits or crashes the task keeps running without it: ECS neither replaces the task nor counts the failure in the deployment."
-	fixNotEssential   = "Set \"essential\": true on the Sidekiq container."
-	whySidecar        = "On stop, ECS sends SIGTERM to all containers at once unless dependsOn orders them. An essential sidecar (a proxy, an agent) may exit first, " +
+	whyUnresolvable   = "The shell expands Sidekiq's -t when the container starts, from the environment the image and the task definition give it. " +
+		"Only the task definition is visible here, so whether stopTimeout >= -t + 5 s holds cannot be checked; a value set in the task definition can be."
+	whyNotEssential = "When a non-essential Sidekiq container exits or crashes the task keeps running without it: ECS neither replaces the task nor counts the failure in the deployment."
+	fixNotEssential = "Set \"essential\": true on the Sidekiq container."
+	whySidecar      = "On stop, ECS sends SIGTERM to all containers at once unless dependsOn orders them. An essential sidecar (a proxy, an agent) may exit first, " +
 		"cutting Sidekiq's connections (Redis, database) while it finishes and requeues jobs; if the sidecar exits on its own the whole task stops."
 	fixSidecar      = "Add the sidecar to Sidekiq's dependsOn (condition START or HEALTHY): ECS then stops Sidekiq first and the sidecar after it."
 	whyBreaker      = "Without the deployment circuit breaker a rollout whose tasks cannot start never fails: it stays IN_PROGRESS until a deploy tool times out, while quieted workers wait."
@@ -247,33 +252,7 @@ func oneLine(s string) string {
 // they are known, and the config file given with -C/--config (whose :timeout: cannot be
 // read from here) when no -t is present.
 func SidekiqTimeout(args []string) (seconds int, known bool, configFile string, raw string) {
-	val, cfg := "", ""
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		next := func() string {
-			if i+1 < len(args) {
-				i++
-				return args[i]
-			}
-			return ""
-		}
-		switch {
-		case a == "-t" || a == "--timeout":
-			val = next()
-		case strings.HasPrefix(a, "--timeout="):
-			val = strings.TrimPrefix(a, "--timeout=")
-		case strings.HasPrefix(a, "-t="):
-			val = strings.TrimPrefix(a, "-t=")
-		case strings.HasPrefix(a, "-t") && !strings.HasPrefix(a, "--"):
-			val = a[2:]
-		case a == "-C" || a == "--config":
-			cfg = next()
-		case strings.HasPrefix(a, "--config="):
-			cfg = strings.TrimPrefix(a, "--config=")
-		case strings.HasPrefix(a, "-C") && !strings.HasPrefix(a, "--"):
-			cfg = strings.TrimPrefix(a[2:], "=")
-		}
-	}
+	val, _, cfg := timeoutOption(args)
 	if val != "" {
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 0 {
@@ -287,6 +266,40 @@ func SidekiqTimeout(args []string) (seconds int, known bool, configFile string, 
 	return DefaultSidekiqTimeout, true, "", ""
 }
 
+// timeoutOption finds Sidekiq's -t value among its arguments: the value, the index of the
+// word that holds it (-1 without -t), and the config file given with -C/--config.
+func timeoutOption(args []string) (val string, at int, cfg string) {
+	at = -1
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		next := func() string {
+			if i+1 < len(args) {
+				i++
+				return args[i]
+			}
+			return ""
+		}
+		switch {
+		case a == "-t" || a == "--timeout":
+			val = next()
+			at = i
+		case strings.HasPrefix(a, "--timeout="):
+			val, at = strings.TrimPrefix(a, "--timeout="), i
+		case strings.HasPrefix(a, "-t="):
+			val, at = strings.TrimPrefix(a, "-t="), i
+		case strings.HasPrefix(a, "-t") && !strings.HasPrefix(a, "--"):
+			val, at = a[2:], i
+		case a == "-C" || a == "--config":
+			cfg = next()
+		case strings.HasPrefix(a, "--config="):
+			cfg = strings.TrimPrefix(a, "--config=")
+		case strings.HasPrefix(a, "-C") && !strings.HasPrefix(a, "--"):
+			cfg = strings.TrimPrefix(a[2:], "=")
+		}
+	}
+	return val, at, cfg
+}
+
 func (a *analyzer) budget() {
 	if !a.sidekiqSeen {
 		a.sidekiqFrom = "unknown: the Sidekiq command is not visible"
@@ -296,8 +309,16 @@ func (a *analyzer) budget() {
 		}
 		return
 	}
-	secs, known, cfg, raw := SidekiqTimeout(strs(a.sidekiqArgs[1:]))
+	args := a.sidekiqArgs[1:]
+	secs, known, cfg, raw := SidekiqTimeout(strs(args))
+	var word arg // the word that holds -t's value
+	if _, at, _ := timeoutOption(strs(args)); at >= 0 {
+		word = args[at]
+	}
 	switch {
+	case len(word.unknown) > 0:
+		a.unresolvedTimeout(word)
+		return
 	case !known && cfg != "":
 		a.sidekiqFrom = "unknown: set in " + cfg
 		f := a.add(CodeSidekiqTimeoutUnknown, finding.Warning,
@@ -307,16 +328,22 @@ func (a *analyzer) budget() {
 		return
 	case !known:
 		a.sidekiqFrom = fmt.Sprintf("unknown: -t %s", raw)
-		f := a.add(CodeSidekiqTimeoutUnknown, finding.Warning,
-			fmt.Sprintf("Sidekiq's -t is %q, which is not a number here; stopTimeout is %d s", raw, a.stopTimeout),
+		msg := fmt.Sprintf("Sidekiq's -t is %q, which is not a number here; stopTimeout is %d s", raw, a.stopTimeout)
+		if strings.HasPrefix(raw, "$") {
+			msg = fmt.Sprintf("Sidekiq's -t is the text %q: no shell expands it in exec form, and Sidekiq refuses a -t that is not a number; stopTimeout is %d s", raw, a.stopTimeout)
+		}
+		f := a.add(CodeSidekiqTimeoutUnknown, finding.Warning, msg,
 			whyUnknownTimeout, fmt.Sprintf("Make sure it is at most %d s (stopTimeout - %d s).", a.stopTimeout-ShutdownMargin, ShutdownMargin))
 		f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout}
 		return
 	}
 	a.sidekiqTimeout = secs
-	if raw == "" {
+	switch {
+	case raw == "":
 		a.sidekiqFrom = "Sidekiq's default, no -t"
-	} else {
+	case word.from != "":
+		a.sidekiqFrom = fmt.Sprintf("-t %s, %s", word.from, word.via)
+	default:
 		a.sidekiqFrom = "-t " + raw
 	}
 	need := secs + ShutdownMargin
@@ -337,6 +364,32 @@ func (a *analyzer) budget() {
 	f := a.add(CodeStopTimeoutTooShort, finding.Error, msg, why, fix)
 	f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout, "sidekiq_timeout_s": secs, "needed_s": need}
 }
+
+// unresolvedTimeout reports a -t whose value the shell takes from something the task
+// definition does not set.
+func (a *analyzer) unresolvedTimeout(word arg) {
+	a.sidekiqFrom = "unknown: -t " + word.s
+	var names []string
+	for _, u := range word.unknown {
+		if m := varRef.FindStringSubmatch(u); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	what := "which the task definition does not give a value"
+	fix := fmt.Sprintf("Pass -t with a number, at most %d s (stopTimeout - %d s).", a.stopTimeout-ShutdownMargin, ShutdownMargin)
+	if len(names) > 0 {
+		what = fmt.Sprintf("and %s is not set in the container's environment in the task definition", strings.Join(names, ", "))
+		fix = fmt.Sprintf("Set %s in the container's \"environment\" (at most %d s: stopTimeout - %d s), or pass -t with a number.", names[0], a.stopTimeout-ShutdownMargin, ShutdownMargin)
+	}
+	f := a.add(CodeSidekiqTimeoutUnresolvable, finding.Warning,
+		fmt.Sprintf("shutdown timeout not resolvable: Sidekiq's -t is `%s`, %s; stopTimeout is %d s", word.s, what, a.stopTimeout),
+		whyUnresolvable, fix)
+	f.Evidence = word.s
+	f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout}
+}
+
+// varRef matches a variable reference, $NAME or ${NAME…}.
+var varRef = regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
 
 // ---- containers around Sidekiq ----
 

@@ -294,7 +294,7 @@ func analyzeShell(src string, in scriptInput) (*shellRun, error) {
 	run := &shellRun{src: src, file: f, lang: lang, funcs: map[string]*syntax.FuncDecl{}}
 	st := &walkState{pos: in.args, posSet: in.argsSet, vars: map[string]shellVar{}, errexit: in.errexit}
 	for _, e := range in.env {
-		st.vars[e.name] = shellVar{val: e.value, known: true, via: "the container's environment"}
+		st.vars[e.name] = shellVar{val: e.value, known: true, via: "from the container's environment"}
 	}
 	w := &walker{run: run, arg0: in.arg0, calls: map[string]bool{}}
 	w.stmts(f.Stmts, walkCtx{}, st)

@@ -200,22 +200,24 @@ func TestSidekiqTimeout(t *testing.T) {
 		secs  int
 		known bool
 		cfg   string
+		at    int // the word holding the value
 	}{
-		{nil, 25, true, ""},
-		{[]string{"-t", "8"}, 8, true, ""},
-		{[]string{"-t8"}, 8, true, ""},
-		{[]string{"-t=9"}, 9, true, ""},
-		{[]string{"--timeout", "10"}, 10, true, ""},
-		{[]string{"--timeout=11"}, 11, true, ""},
-		{[]string{"-C", "config/sidekiq.yml"}, 0, false, "config/sidekiq.yml"},
-		{[]string{"--config=c.yml", "-t", "7"}, 7, true, ""},
-		{[]string{"-t", "$TIMEOUT"}, 0, false, ""},
-		{[]string{"-q", "default", "-c", "5"}, 25, true, ""},
+		{nil, 25, true, "", -1},
+		{[]string{"-t", "8"}, 8, true, "", 1},
+		{[]string{"-t8"}, 8, true, "", 0},
+		{[]string{"-t=9"}, 9, true, "", 0},
+		{[]string{"-q", "a", "--timeout", "10"}, 10, true, "", 3},
+		{[]string{"--timeout=11"}, 11, true, "", 0},
+		{[]string{"-C", "config/sidekiq.yml"}, 0, false, "config/sidekiq.yml", -1},
+		{[]string{"--config=c.yml", "-t", "7"}, 7, true, "", 2},
+		{[]string{"-t", "$TIMEOUT"}, 0, false, "", 1},
+		{[]string{"-q", "default", "-c", "5"}, 25, true, "", -1},
 	}
 	for _, tt := range tests {
 		secs, known, cfg, _ := SidekiqTimeout(tt.args)
-		if secs != tt.secs || known != tt.known || cfg != tt.cfg {
-			t.Errorf("SidekiqTimeout(%q) = %d %v %q, want %d %v %q", tt.args, secs, known, cfg, tt.secs, tt.known, tt.cfg)
+		_, at, _ := timeoutOption(tt.args)
+		if secs != tt.secs || known != tt.known || cfg != tt.cfg || at != tt.at {
+			t.Errorf("SidekiqTimeout(%q) = %d %v %q at %d, want %d %v %q at %d", tt.args, secs, known, cfg, at, tt.secs, tt.known, tt.cfg, tt.at)
 		}
 	}
 }
