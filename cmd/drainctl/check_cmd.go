@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/ecs"
@@ -19,7 +20,7 @@ func checkCommand(getenv env) *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "check how SIGTERM reaches Sidekiq when ECS stops a task (shell wrappers, init, stopTimeout vs -t, ...)",
-		UsageText: `drainctl check --task-definition-file F [--task-definition-file F2 ...] [--entrypoint-file SCRIPT] [--container NAME] [--launch-type FARGATE|EC2]
+		UsageText: `drainctl check --task-definition-file F|- [--task-definition-file F2 ...] [--entrypoint-file SCRIPT] [--container NAME] [--launch-type FARGATE|EC2] [--agent-stop-timeout 2m]
    drainctl check --cluster C --service S [--redis-url URL]`,
 		Description: `Offline, check reads task definitions as 'aws ecs describe-task-definition' prints them or
 as a register-task-definition input, and entry point scripts from the image's source tree.
@@ -34,6 +35,7 @@ Exit 0 when no error-level finding, 7 when there are errors (or warnings with --
 			sliceFlag("entrypoint-file", "entry point script the image runs"),
 			strFlag("container", "", "the Sidekiq container's name (default: the container whose command mentions sidekiq, else the only one)"),
 			strFlag("launch-type", "", "FARGATE or EC2 (default: from requiresCompatibilities, or the service)"),
+			durFlag("agent-stop-timeout", 0, "the EC2 container agent's ECS_CONTAINER_STOP_TIMEOUT, for containers without stopTimeout (default: the agent's 30s)"),
 			boolFlag("strict", false, "warnings fail the check too (exit 7)"),
 			boolFlag("brief", false, "leave out the why/fix explanations in text output"),
 		}),
@@ -62,6 +64,14 @@ func runCheck(c *cli.Context, getenv env) error {
 	if launchType != "" && launchType != check.LaunchTypeFargate && launchType != check.LaunchTypeEC2 {
 		return usageErr("--launch-type %q: must be FARGATE or EC2", o.str("launch-type"))
 	}
+	agentStop, err := o.duration("agent-stop-timeout")
+	if err != nil {
+		return err
+	}
+	if agentStop < 0 || agentStop > 0 && agentStop < time.Second {
+		return usageErr("--agent-stop-timeout %s: must be at least 1s", agentStop)
+	}
+	agentSecs := int(agentStop / time.Second)
 	refs, err := o.serviceRefs(false)
 	if err != nil {
 		return err
@@ -91,12 +101,16 @@ func runCheck(c *cli.Context, getenv env) error {
 		if err != nil {
 			return usageErr("--task-definition-file %s: %w", p, err)
 		}
-		inputs = append(inputs, check.Input{Source: p, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType})
+		inputs = append(inputs, check.Input{Source: p, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType,
+			AgentStopTimeout: agentSecs})
 	}
 	if len(refs) > 0 {
 		live, err := liveInputs(c, o, u, refs, container, scripts, launchType)
 		if err != nil {
 			return err
+		}
+		for i := range live {
+			live[i].AgentStopTimeout = agentSecs
 		}
 		inputs = append(inputs, live...)
 	}

@@ -28,6 +28,8 @@ func TestCheckFiles(t *testing.T) {
 			"--entrypoint-file", entry("sp004-entrypoint-no-exec", "docker-entrypoint.sh")}, 7, []string{"SP004"}},
 		{"entrypoint with exec", []string{"--task-definition-file", corpus("good-entrypoint-exec"),
 			"--entrypoint-file", entry("good-entrypoint-exec", "docker-entrypoint")}, 0, nil},
+		{"EC2 without stopTimeout, agent default", []string{"--task-definition-file", corpus("sp006-ec2-agent-default")}, 7, []string{"SP006"}},
+		{"EC2 without stopTimeout, agent raised", []string{"--task-definition-file", corpus("sp006-ec2-agent-default"), "--agent-stop-timeout", "2m"}, 0, nil},
 		{"several files", []string{"--task-definition-file", corpus("good-exec-form"), "--task-definition-file", corpus("sp001-and")}, 7, []string{"SP001"}},
 	}
 	for _, tt := range tests {
@@ -100,5 +102,23 @@ func TestCheckCIOutputs(t *testing.T) {
 		if !strings.Contains(string(data), "SP001") || !strings.Contains(string(data), "|") {
 			t.Errorf("%s is not the Markdown findings: %q", p, data)
 		}
+	}
+}
+
+// TestCheckAgentStopTimeout: --agent-stop-timeout (and DRAINCTL_AGENT_STOP_TIMEOUT) sets the
+// budget of EC2 containers without stopTimeout, and the report says so; a bad value is a
+// usage error.
+func TestCheckAgentStopTimeout(t *testing.T) {
+	t.Parallel()
+	code, out, errs := runCLI(t, map[string]string{"DRAINCTL_AGENT_STOP_TIMEOUT": "45s"}, "check", "--task-definition-file", corpus("sp006-ec2-agent-default"))
+	if code != exitOK || !strings.Contains(out, "45 s (unset: the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT from --agent-stop-timeout)") {
+		t.Errorf("DRAINCTL_AGENT_STOP_TIMEOUT=45s: exit %d, stderr %q\n%s", code, errs, out)
+	}
+	for _, bad := range []string{"-5s", "500ms", "soon"} {
+		code, out, errs := runCLI(t, nil, "check", "--task-definition-file", corpus("sp006-ec2-agent-default"), "--agent-stop-timeout", bad)
+		if code != exitUsage {
+			t.Errorf("--agent-stop-timeout %s: exit %d, want %d; stderr %q", bad, code, exitUsage, errs)
+		}
+		assertOneLineError(t, out, errs, "agent-stop-timeout")
 	}
 }

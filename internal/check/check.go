@@ -39,8 +39,9 @@ type Input struct {
 	EntrypointScripts []ScriptFile
 	// LaunchType is FARGATE or EC2; empty means inferred from requiresCompatibilities.
 	LaunchType string
-	// AgentStopTimeout is the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT in seconds; zero means
-	// the agent's default (30 s).
+	// AgentStopTimeout is the EC2 container agent's ECS_CONTAINER_STOP_TIMEOUT in seconds
+	// (--agent-stop-timeout): the stop timeout of a container without stopTimeout on EC2,
+	// and on an unknown launch type. Zero means the agent's default (30 s) is assumed.
 	AgentStopTimeout int
 	// Deployment is the service's deployment configuration; nil skips those checks.
 	Deployment *Deployment

@@ -292,3 +292,56 @@ func TestTimeoutFrom(t *testing.T) {
 		t.Errorf("finding = %+v", f)
 	}
 }
+
+// TestAgentStopTimeout: a container without stopTimeout on EC2 is judged by the agent's
+// ECS_CONTAINER_STOP_TIMEOUT when given, and the target and finding say which budget was
+// assumed.
+func TestAgentStopTimeout(t *testing.T) {
+	tests := []struct {
+		name       string
+		launchType string
+		compat     []string
+		stop       *int
+		agent      int
+		wantStop   int
+		wantFrom   string
+		wantSP006  bool
+		wantFixHas string
+	}{
+		{name: "EC2, agent default assumed", launchType: LaunchTypeEC2, wantStop: 30, wantFrom: "default ECS_CONTAINER_STOP_TIMEOUT assumed (see --agent-stop-timeout)",
+			wantSP006: true, wantFixHas: "give that with --agent-stop-timeout"},
+		{name: "EC2, agent raised", launchType: LaunchTypeEC2, agent: 90, wantStop: 90, wantFrom: "ECS_CONTAINER_STOP_TIMEOUT from --agent-stop-timeout"},
+		{name: "EC2 from requiresCompatibilities, agent too short", compat: []string{"EC2"}, agent: 40, wantStop: 40,
+			wantFrom: "from --agent-stop-timeout", wantSP006: true, wantFixHas: "setting stopTimeout on the container is more reliable"},
+		{name: "launch type unknown, agent given", agent: 90, wantStop: 90, wantFrom: "launch type unknown, EC2 assumed"},
+		{name: "Fargate ignores the agent", launchType: LaunchTypeFargate, agent: 90, wantStop: 30, wantFrom: "applies on EC2 only", wantSP006: true},
+		{name: "stopTimeout wins", launchType: LaunchTypeEC2, stop: intp(60), agent: 20, wantStop: 60, wantFrom: "the container's stopTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			td := NewTaskDefinition("f", 1, "awsvpc", tt.compat, Container{Name: "w", Command: []string{"sidekiq", "-t", "50"}, StopTimeout: tt.stop})
+			res, err := Run(Input{TaskDefinition: td, LaunchType: tt.launchType, AgentStopTimeout: tt.agent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg := res.Targets[0]
+			if tg.StopTimeout != tt.wantStop || !strings.Contains(tg.StopTimeoutFrom, tt.wantFrom) {
+				t.Errorf("stop timeout %d (%s), want %d (…%s…)", tg.StopTimeout, tg.StopTimeoutFrom, tt.wantStop, tt.wantFrom)
+			}
+			var sp006 *Finding
+			for i, f := range res.Findings {
+				if f.Code == CodeStopTimeoutTooShort {
+					sp006 = &res.Findings[i]
+				}
+			}
+			if (sp006 != nil) != tt.wantSP006 {
+				t.Fatalf("SP006 = %+v, want one: %v", sp006, tt.wantSP006)
+			}
+			if sp006 != nil && (!strings.Contains(sp006.Message, tg.StopTimeoutFrom) || !strings.Contains(sp006.Fix, tt.wantFixHas)) {
+				t.Errorf("SP006 message %q / fix %q should name the budget assumed and %q", sp006.Message, sp006.Fix, tt.wantFixHas)
+			}
+		})
+	}
+}
+
+func intp(n int) *int { return &n }

@@ -215,13 +215,20 @@ func (a *analyzer) resolveStopTimeout() {
 		}
 	case a.launchType == LaunchTypeEC2 && a.in.AgentStopTimeout > 0:
 		a.stopTimeout = a.in.AgentStopTimeout
-		a.stopFrom = "unset: the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT"
+		a.stopFrom = "unset: the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT from --agent-stop-timeout"
 	case a.launchType == LaunchTypeEC2:
 		a.stopTimeout = DefaultStopTimeout
-		a.stopFrom = "unset: the EC2 agent's default (ECS_CONTAINER_STOP_TIMEOUT)"
+		a.stopFrom = "unset: the EC2 agent's default ECS_CONTAINER_STOP_TIMEOUT assumed (see --agent-stop-timeout)"
+	case a.launchType == LaunchTypeFargate && a.in.AgentStopTimeout > 0:
+		a.stopTimeout = DefaultStopTimeout
+		a.stopFrom = "unset: the Fargate default (--agent-stop-timeout applies on EC2 only)"
 	case a.launchType == LaunchTypeFargate:
 		a.stopTimeout = DefaultStopTimeout
 		a.stopFrom = "unset: the Fargate default"
+	case a.in.AgentStopTimeout > 0:
+		// Launch type unknown, but the EC2 agent's setting was given: judge by it.
+		a.stopTimeout = a.in.AgentStopTimeout
+		a.stopFrom = "unset: the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT from --agent-stop-timeout (launch type unknown, EC2 assumed)"
 	default:
 		a.stopTimeout = DefaultStopTimeout
 		a.stopFrom = "unset: the default on Fargate and EC2 (launch type unknown)"
@@ -358,8 +365,13 @@ func (a *analyzer) budget() {
 		fix = fmt.Sprintf("Lower Sidekiq's -t to %d s or less: Fargate allows at most %d s of stopTimeout.", FargateMaxStopTimeout-ShutdownMargin, FargateMaxStopTimeout)
 		why += " " + whyStopCapped
 	}
-	if a.launchType == LaunchTypeEC2 && a.c.StopTimeout == nil {
+	switch {
+	case a.c.StopTimeout != nil || a.launchType == LaunchTypeFargate:
+	case a.in.AgentStopTimeout > 0:
 		fix += " (When unset, the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT applies: setting stopTimeout on the container is more reliable.)"
+	case a.launchType == LaunchTypeEC2:
+		fix += fmt.Sprintf(" (When unset, the EC2 agent's ECS_CONTAINER_STOP_TIMEOUT applies; %d s is its default: if the cluster's agents set it higher, "+
+			"give that with --agent-stop-timeout, or set stopTimeout on the container, which is more reliable.)", DefaultStopTimeout)
 	}
 	f := a.add(CodeStopTimeoutTooShort, finding.Error, msg, why, fix)
 	f.Numbers = map[string]int{"stop_timeout_s": a.stopTimeout, "sidekiq_timeout_s": secs, "needed_s": need}
