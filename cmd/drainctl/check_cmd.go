@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +23,8 @@ func checkCommand(getenv env) *cli.Command {
 		UsageText: `drainctl check --task-definition-file F|- [--task-definition-file F2 ...] [--entrypoint-file SCRIPT] [--container NAME] [--launch-type FARGATE|EC2] [--agent-stop-timeout 2m]
    drainctl check --cluster C --service S [--redis-url URL]`,
 		Description: `Offline, check reads task definitions as 'aws ecs describe-task-definition' prints them or
-as a register-task-definition input, and entry point scripts from the image's source tree.
+as a register-task-definition input ('-' reads one from stdin), and entry point scripts from
+the image's source tree; each file at most 1 MiB of text.
 Live, it reads the service's current task definition and deployment configuration, its
 recently stopped tasks (a Sidekiq container that exited 137 was killed after stopTimeout) and,
 with --redis-url, the Sidekiq processes that vanished without removing themselves.
@@ -31,7 +32,7 @@ with --redis-url, the Sidekiq processes that vanished without removing themselve
 Exit 0 when no error-level finding, 7 when there are errors (or warnings with --strict),
 2 for bad input.`,
 		Flags: flags(ecsFlags(), redisFlags(), outputFlags(), []cli.Flag{
-			sliceFlag("task-definition-file", "task definition JSON file"),
+			sliceFlag("task-definition-file", "task definition JSON file, - for stdin"),
 			sliceFlag("entrypoint-file", "entry point script the image runs"),
 			strFlag("container", "", "the Sidekiq container's name (default: the container whose command mentions sidekiq, else the only one)"),
 			strFlag("launch-type", "", "FARGATE or EC2 (default: from requiresCompatibilities, or the service)"),
@@ -84,24 +85,32 @@ func runCheck(c *cli.Context, getenv env) error {
 	container := o.str("container")
 	var scripts []check.ScriptFile
 	for _, p := range o.strs("entrypoint-file") {
-		data, err := os.ReadFile(p)
+		sf, err := check.ReadScriptFile(p)
 		if err != nil {
 			return usageErr("--entrypoint-file: %w", err)
 		}
-		scripts = append(scripts, check.ScriptFile{Path: p, Content: string(data)})
+		scripts = append(scripts, sf)
 	}
 
+	if i := slices.Index(files, "-"); i >= 0 && slices.Contains(files[i+1:], "-") {
+		return usageErr("--task-definition-file -: stdin can be read only once")
+	}
 	var inputs []check.Input
 	for _, p := range files {
-		data, err := os.ReadFile(p)
+		var td check.TaskDefinition
+		var err error
+		source := p
+		switch p {
+		case "-":
+			source = "(stdin)"
+			td, err = check.ReadTaskDefinition(c.App.Reader, source)
+		default:
+			td, err = check.ReadTaskDefinitionFile(p)
+		}
 		if err != nil {
 			return usageErr("--task-definition-file: %w", err)
 		}
-		td, err := check.ParseTaskDefinition(data)
-		if err != nil {
-			return usageErr("--task-definition-file %s: %w", p, err)
-		}
-		inputs = append(inputs, check.Input{Source: p, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType,
+		inputs = append(inputs, check.Input{Source: source, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType,
 			AgentStopTimeout: agentSecs})
 	}
 	if len(refs) > 0 {

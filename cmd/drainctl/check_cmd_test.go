@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,7 +12,7 @@ import (
 
 func TestCheckFiles(t *testing.T) {
 	t.Parallel()
-	entry := func(c, f string) string { return filepath.Join("..", "..", "testdata", "taskdefs", c, "entrypoint", f) }
+	entry := entryFile
 	tests := []struct {
 		name     string
 		args     []string
@@ -121,4 +123,75 @@ func TestCheckAgentStopTimeout(t *testing.T) {
 		}
 		assertOneLineError(t, out, errs, "agent-stop-timeout")
 	}
+}
+
+// TestCheckBadInput: files that are not task definitions end in exit 2 with one error line
+// in the document's terms, after reading at most 1 MiB.
+func TestCheckBadInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	typed := filepath.Join(dir, "typed.json")
+	if err := os.WriteFile(typed, []byte(`{"family": "w", "containerDefinitions": [{"name": "w", "command": ["bundle", 1]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	binary := filepath.Join(dir, "entrypoint")
+	if err := os.WriteFile(binary, []byte("\x7fELF\x02\x01\x01\x00\x00"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"random bytes", []string{"--task-definition-file", "/dev/urandom"}, "task definition /dev/urandom: larger than 1 MiB"},
+		{"a field of the wrong type", []string{"--task-definition-file", typed}, "containerDefinitions[0].command: want a list of strings, item 1 is a number"},
+		{"not JSON", []string{"--task-definition-file", entryFile("sp004-entrypoint-no-exec", "docker-entrypoint.sh")}, "not a JSON object"},
+		{"a binary entry point", []string{"--task-definition-file", corpus("good-exec-form"), "--entrypoint-file", binary}, "not UTF-8 text"},
+		{"stdin twice", []string{"--task-definition-file", "-", "--task-definition-file", "-"}, "stdin can be read only once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errs := runCLI(t, nil, append([]string{"check"}, tt.args...)...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, errs)
+			}
+			assertOneLineError(t, out, errs, tt.want)
+			if strings.Contains(errs, "Go struct") || strings.Contains(errs, "of type") {
+				t.Errorf("stderr shows Go types: %q", errs)
+			}
+		})
+	}
+}
+
+// TestCheckStdin: --task-definition-file - reads the task definition from stdin.
+func TestCheckStdin(t *testing.T) {
+	data, err := os.ReadFile(corpus("sp001-and"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cliMu.Lock() // urfave/cli's parsing touches package globals; run() takes the same lock
+	app := newApp(&out, &errb, func(string) string { return "" })
+	app.Reader = bytes.NewReader(data)
+	err = app.RunContext(context.Background(), []string{"drainctl", "check", "--task-definition-file", "-", "--output", "json"})
+	cliMu.Unlock()
+	if code := codeOf(err); code != exitCheckFindings {
+		t.Fatalf("exit %d (%v), want %d; stderr %q", code, err, exitCheckFindings, errb.String())
+	}
+	var doc struct {
+		Targets []struct {
+			Source string `json:"source"`
+		} `json:"targets"`
+		Findings []struct {
+			Code string `json:"code"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Targets) != 1 || doc.Targets[0].Source != "(stdin)" || doc.Findings[0].Code != "SP001" {
+		t.Errorf("stdout = %s (%v), want the findings of sp001-and from (stdin)", out.String(), err)
+	}
+}
+
+func entryFile(c, f string) string {
+	return filepath.Join("..", "..", "testdata", "taskdefs", c, "entrypoint", f)
 }

@@ -44,9 +44,15 @@ func TestParseTaskDefinition(t *testing.T) {
 		},
 		{name: "no containers", json: `{"family": "w"}`, wantErr: ErrNoContainers},
 		{name: "wrapped no containers", json: `{"taskDefinition": {"family": "w", "containerDefinitions": []}}`, wantErr: ErrNoContainers},
-		{name: "not JSON", json: `family: w`, wantErr: errAny},
-		{name: "wrong type", json: `{"containerDefinitions": [{"name": "a", "stopTimeout": "30"}]}`, wantErr: errAny},
-		{name: "unnamed container", json: `{"containerDefinitions": [{"image": "x"}]}`, wantErr: errAny},
+		{name: "not JSON", json: `family: w`, wantErr: ErrInvalidTaskDefinition},
+		{name: "wrong type", json: `{"containerDefinitions": [{"name": "a", "stopTimeout": "30"}]}`, wantErr: ErrInvalidTaskDefinition},
+		{name: "unnamed container", json: `{"containerDefinitions": [{"image": "x"}]}`, wantErr: ErrInvalidTaskDefinition},
+		{name: "nulls are unset", json: `{"family": null, "containerDefinitions": [{"name": "a", "command": null, "essential": null, "linuxParameters": null}]}`,
+			check: func(t *testing.T, td TaskDefinition) {
+				if c := td.Containers[0]; c.Command != nil || c.Essential != nil || c.InitProcessEnabled != nil {
+					t.Errorf("container = %+v", c)
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +71,101 @@ func TestParseTaskDefinition(t *testing.T) {
 }
 
 var errAny = errors.New("any error")
+
+// TestParseTaskDefinitionErrors: a bad document gets one line saying where it is wrong in
+// the document's own terms, never Go's type names.
+func TestParseTaskDefinitionErrors(t *testing.T) {
+	tests := []struct {
+		name, json string
+		wantErr    error
+		want       string
+	}{
+		{"command of numbers", `{"containerDefinitions": [{"name": "w", "command": ["sidekiq", 5]}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[0].command: want a list of strings, item 1 is a number"},
+		{"command as a string", `{"containerDefinitions": [{"name": "w"}, {"name": "x", "command": "bundle exec sidekiq"}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[1].command: want a list of strings, got a string"},
+		{"stopTimeout as a string", `{"taskDefinition": {"containerDefinitions": [{"name": "w", "stopTimeout": "30"}]}}`, ErrInvalidTaskDefinition,
+			"taskDefinition.containerDefinitions[0].stopTimeout: want a number, got a string"},
+		{"negative stopTimeout", `{"containerDefinitions": [{"name": "w", "stopTimeout": -5}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[0].stopTimeout: want a whole number of at least 0, got -5"},
+		{"fractional revision", `{"revision": 1.5, "containerDefinitions": [{"name": "w"}]}`, ErrInvalidTaskDefinition, "revision: want a whole number"},
+		{"essential as a string", `{"containerDefinitions": [{"name": "w", "essential": "yes"}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[0].essential: want true or false, got a string"},
+		{"initProcessEnabled", `{"containerDefinitions": [{"name": "w", "linuxParameters": {"initProcessEnabled": 1}}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[0].linuxParameters.initProcessEnabled: want true or false, got a number"},
+		{"environment value", `{"containerDefinitions": [{"name": "w", "environment": [{"name": "T", "value": 25}]}]}`, ErrInvalidTaskDefinition,
+			"containerDefinitions[0].environment[0].value: want a string, got a number"},
+		{"containerDefinitions as an object", `{"containerDefinitions": {"name": "w"}}`, ErrInvalidTaskDefinition,
+			"containerDefinitions: want a list of objects, got an object"},
+		{"a container as a string", `{"containerDefinitions": ["w"]}`, ErrInvalidTaskDefinition, "containerDefinitions[0]: want an object, got a string"},
+		{"syntax error", "{\n  \"family\": \"w\",\n  oops\n}", ErrInvalidTaskDefinition, "not valid JSON at line 3, column 3: invalid character 'o'"},
+		{"cut short", `{"family": "w", "containerDefinitions": [`, ErrInvalidTaskDefinition, "not valid JSON: it ends in the middle"},
+		{"trailing data", `{"containerDefinitions": [{"name": "w"}]} {}`, ErrInvalidTaskDefinition, "more data after"},
+		{"a list", `[{"family": "w"}]`, ErrInvalidTaskDefinition, "not a JSON object"},
+		{"YAML", "family: w\ncontainerDefinitions: []", ErrInvalidTaskDefinition, "not a JSON object"},
+		{"empty", " \n", ErrInvalidTaskDefinition, "empty"},
+		{"binary", "{\x00\x01}", ErrNotText, "not UTF-8 text"},
+		{"Latin-1", "{\"family\": \"caf\xe9\"}", ErrNotText, "not UTF-8 text"},
+		{"deep nesting", strings.Repeat("[", 20000), ErrInvalidTaskDefinition, "not a JSON object"},
+		{"deep nesting in an object", `{"a":` + strings.Repeat("[", 20000), ErrInvalidTaskDefinition, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseTaskDefinition([]byte(tt.json))
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want %v containing %q", err, tt.wantErr, tt.want)
+			}
+			assertPlainError(t, err)
+		})
+	}
+}
+
+// assertPlainError: one line, no Go type names.
+func assertPlainError(t *testing.T, err error) {
+	t.Helper()
+	msg := err.Error()
+	for _, bad := range []string{"\n", "Go struct", "Go value", "jsonContainer", "of type", "map[string]", "interface"} {
+		if strings.Contains(msg, bad) {
+			t.Errorf("error %q contains %q", msg, bad)
+		}
+	}
+}
+
+// TestReadTaskDefinitionBadInput: inputs that are not task definitions end with an error
+// after reading at most 1 MiB.
+func TestReadTaskDefinitionBadInput(t *testing.T) {
+	dir := t.TempDir()
+	big := dir + "/big.json"
+	if err := os.WriteFile(big, []byte(`{"family": "`+strings.Repeat("w", 2<<20)+`"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/dev/urandom", "/dev/zero", big} {
+		if _, err := ReadTaskDefinitionFile(p); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p) {
+			t.Errorf("ReadTaskDefinitionFile(%s) error = %v, want ErrTooLarge naming the file", p, err)
+		}
+	}
+	if _, err := ReadTaskDefinitionFile(dir); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("a directory: error = %v", err)
+	}
+	// Exactly 1 MiB is still read (and then judged on its content).
+	exact := `{"containerDefinitions": [{"name": "w"}], "x": "` + strings.Repeat("w", MaxInputSize-50) + `"}`
+	if len(exact) != MaxInputSize {
+		t.Fatalf("test input of %d bytes", len(exact))
+	}
+	if td, err := ReadTaskDefinition(strings.NewReader(exact), "(stdin)"); err != nil || td.Containers[0].Name != "w" {
+		t.Errorf("1 MiB task definition: %+v, %v", td, err)
+	}
+	_, err := ReadTaskDefinition(strings.NewReader(`{"containerDefinitions": [{"name": "w", "command": [1]}]}`), "(stdin)")
+	if !errors.Is(err, ErrInvalidTaskDefinition) || err.Error() != "task definition (stdin): containerDefinitions[0].command: want a list of strings, item 0 is a number" {
+		t.Errorf("error = %q", err)
+	}
+	if _, err := ReadScript(strings.NewReader("#!/bin/sh\n\x00\x7fELF"), "e.sh"); !errors.Is(err, ErrNotText) || !strings.Contains(err.Error(), "e.sh") {
+		t.Errorf("binary script: error = %v", err)
+	}
+	if _, err := ReadScriptFile("/dev/urandom"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadScriptFile(/dev/urandom) error = %v", err)
+	}
+}
 
 func TestRunPicksContainers(t *testing.T) {
 	sidekiq := Container{Name: "worker", Command: []string{"bundle", "exec", "sidekiq"}}

@@ -7,10 +7,11 @@
 // init that forwards TERM to it. A shell that waits for Sidekiq as its child is the classic
 // failure: as PID 1 it ignores TERM, Sidekiq is SIGKILLed and its running jobs are lost.
 //
-// The engine is pure: Run takes Inputs built from this package's own types (ParseTaskDefinition
-// for JSON files, NewTaskDefinition or the struct fields for values the ECS client read) and
-// returns a Result — finding.Findings with stable codes (SP001…), Targets with the numbers it
-// settled on, and a Summary. It never prints; internal/report renders a Result as text, JSON
+// The engine is pure: Run takes Inputs built from this package's own types
+// (ReadTaskDefinition and ParseTaskDefinition for JSON files or stdin, at most 1 MiB of UTF-8
+// text, with errors in the document's own terms; NewTaskDefinition or the struct fields for
+// values the ECS client read) and returns a Result — finding.Findings with stable codes
+// (SP001…), Targets with the numbers it settled on, and a Summary. It never prints; internal/report renders a Result as text, JSON
 // or Markdown, and Result.ExitCode gives `drainctl check`'s exit code (0, or 7).
 //
 // Shell scripts (`sh -c` strings and entry point scripts) are parsed with mvdan.cc/sh in the

@@ -145,10 +145,20 @@ func FuzzParseTaskDefinition(f *testing.F) {
 		f.Add([]byte(`{"family":"f","containerDefinitions":[{"name":"w","entryPoint":["/e.sh"],"command":["sidekiq"]}]}`), s)
 	}
 	f.Add([]byte(`{"taskDefinition": null}`), "")
-	f.Add([]byte(`{"taskDefinition": {"containerDefinitions": [{"name": "x", "stopTimeout": -5, "command": ["sh", "-c"]}]}}`), "")
+	f.Add([]byte(`{"taskDefinition": {"containerDefinitions": [{"name": "x", "stopTimeout": 5, "command": ["sh", "-c"]}]}}`), "")
+	f.Add([]byte(`{"containerDefinitions": [{"name": "w", "command": ["sidekiq", 5], "environment": [{"name": "T", "value": 1}]}]}`), "")
+	f.Add([]byte("{\"family\": \"caf\xe9\"}"), "")
 	f.Fuzz(func(t *testing.T, data []byte, script string) {
 		td, err := check.ParseTaskDefinition(data)
 		if err != nil {
+			// Bad input is one line in the document's terms, and always one of ours.
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || strings.Contains(msg, "Go ") || strings.Contains(msg, "jsonContainer") || len(msg) > 400 {
+				t.Fatalf("error %q", msg)
+			}
+			if !errors.Is(err, check.ErrInvalidTaskDefinition) && !errors.Is(err, check.ErrNotText) && !errors.Is(err, check.ErrNoContainers) {
+				t.Fatalf("error %q is none of the input errors", msg)
+			}
 			return
 		}
 		in := check.Input{TaskDefinition: td, EntrypointScripts: []check.ScriptFile{{Path: "e.sh", Content: script}},
