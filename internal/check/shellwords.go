@@ -170,18 +170,28 @@ func (w *walker) testExpr(e syntax.TestExpr, st *walkState, depth int) tri {
 
 // matchPattern matches s against a shell pattern.
 func matchPattern(pat, s string) tri {
-	if len(pat) > maxValueLen {
-		return unknown
-	}
-	expr, err := pattern.Regexp(pat, pattern.EntireString)
-	if err != nil {
-		return unknown
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
+	re := compilePattern(pat)
+	if re == nil {
 		return unknown
 	}
 	return triOf(re.MatchString(s))
+}
+
+// compilePattern compiles a shell pattern that matches whole strings; nil when it is too
+// long or malformed.
+func compilePattern(pat string) *regexp.Regexp {
+	if len(pat) > maxValueLen {
+		return nil
+	}
+	expr, err := pattern.Regexp(pat, pattern.EntireString)
+	if err != nil {
+		return nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil
+	}
+	return re
 }
 
 // ---- expansion ----
@@ -522,12 +532,8 @@ func trimPattern(s, pat string, op syntax.ParExpOperator) string {
 	}
 	prefix := op == syntax.RemSmallPrefix || op == syntax.RemLargePrefix
 	small := op == syntax.RemSmallPrefix || op == syntax.RemSmallSuffix
-	expr, err := pattern.Regexp(pat, pattern.EntireString)
-	if err != nil {
-		return s
-	}
-	re, err := regexp.Compile(expr)
-	if err != nil {
+	re := compilePattern(pat)
+	if re == nil {
 		return s
 	}
 	for k := 0; k <= len(s); k++ {

@@ -187,103 +187,60 @@ func ParseTaskDefinition(data []byte) (TaskDefinition, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return TaskDefinition{}, invalid("not JSON: more data after the task definition's closing brace")
 	}
-	root := jsonObject{m: doc}
+	var err error // the first field of the wrong type
+	root := jsonObject{m: doc, err: &err}
 	if inner, ok := doc["taskDefinition"].(map[string]any); ok {
-		root = jsonObject{path: "taskDefinition.", m: inner}
+		root = jsonObject{path: "taskDefinition.", m: inner, err: &err}
 	}
-	var td TaskDefinition
-	var revision *int
-	var err error
-	pick := func(e error) {
-		if err == nil {
-			err = e
-		}
+	td := TaskDefinition{
+		Family:                  root.str("family"),
+		ARN:                     root.str("taskDefinitionArn"),
+		NetworkMode:             root.str("networkMode"),
+		RequiresCompatibilities: root.strs("requiresCompatibilities"),
 	}
-	td.Family, err = root.str("family")
-	revision, e := root.integer("revision")
-	pick(e)
-	td.ARN, e = root.str("taskDefinitionArn")
-	pick(e)
-	td.NetworkMode, e = root.str("networkMode")
-	pick(e)
-	td.RequiresCompatibilities, e = root.strs("requiresCompatibilities")
-	pick(e)
-	cds, e := root.objects("containerDefinitions")
-	pick(e)
-	if err != nil {
-		return TaskDefinition{}, err
+	if rev := root.integer("revision"); rev != nil {
+		td.Revision = *rev
 	}
-	if revision != nil {
-		td.Revision = *revision
-	}
-	if len(cds) == 0 {
-		return TaskDefinition{}, ErrNoContainers
-	}
+	cds := root.objects("containerDefinitions")
 	for _, cd := range cds {
-		c, err := parseContainer(cd)
-		if err != nil {
-			return TaskDefinition{}, err
-		}
-		td.Containers = append(td.Containers, c)
+		td.Containers = append(td.Containers, parseContainer(cd))
+	}
+	switch {
+	case err != nil:
+		return TaskDefinition{}, err
+	case len(cds) == 0:
+		return TaskDefinition{}, ErrNoContainers
 	}
 	return td, nil
 }
 
-func parseContainer(o jsonObject) (Container, error) {
-	var c Container
-	var err error
-	pick := func(e error) {
-		if err == nil {
-			err = e
-		}
+// parseContainer reads one container definition; errors go to o.err.
+func parseContainer(o jsonObject) Container {
+	c := Container{
+		Name:        o.str("name"),
+		Image:       o.str("image"),
+		Essential:   o.boolean("essential"),
+		Command:     o.strs("command"),
+		EntryPoint:  o.strs("entryPoint"),
+		StopTimeout: o.integer("stopTimeout"),
 	}
-	c.Name, err = o.str("name")
-	if err == nil && c.Name == "" {
-		err = invalid("%sname: missing: every container needs a name", o.path)
+	if c.Name == "" {
+		o.fail(invalid("%sname: missing: every container needs a name", o.path))
 	}
-	var e error
-	c.Image, e = o.str("image")
-	pick(e)
-	c.Essential, e = o.boolean("essential")
-	pick(e)
-	c.Command, e = o.strs("command")
-	pick(e)
-	c.EntryPoint, e = o.strs("entryPoint")
-	pick(e)
-	c.StopTimeout, e = o.integer("stopTimeout")
-	pick(e)
-	lp, e := o.object("linuxParameters")
-	pick(e)
-	if lp != nil {
-		c.InitProcessEnabled, e = lp.boolean("initProcessEnabled")
-		pick(e)
+	if lp := o.object("linuxParameters"); lp != nil {
+		c.InitProcessEnabled = lp.boolean("initProcessEnabled")
 	}
-	deps, e := o.objects("dependsOn")
-	pick(e)
-	for _, d := range deps {
-		var dep Dependency
-		dep.ContainerName, e = d.str("containerName")
-		pick(e)
-		dep.Condition, e = d.str("condition")
-		pick(e)
-		c.DependsOn = append(c.DependsOn, dep)
+	for _, d := range o.objects("dependsOn") {
+		c.DependsOn = append(c.DependsOn, Dependency{ContainerName: d.str("containerName"), Condition: d.str("condition")})
 	}
-	env, e := o.objects("environment")
-	pick(e)
+	env := o.objects("environment")
 	for _, kv := range env {
-		name, e1 := kv.str("name")
-		value, e2 := kv.str("value")
-		pick(e1)
-		pick(e2)
 		if c.Environment == nil {
 			c.Environment = make(map[string]string, len(env))
 		}
-		c.Environment[name] = value
+		c.Environment[kv.str("name")] = kv.str("value")
 	}
-	if err != nil {
-		return Container{}, err
-	}
-	return c, nil
+	return c
 }
 
 // jsonError turns a decoding error into a message about the document, with its line and
@@ -303,9 +260,23 @@ func jsonError(data []byte, err error) error {
 }
 
 // jsonObject is a decoded JSON object and its path in the document ("containerDefinitions[0].").
+// Its readers return the zero value for a missing or null field, and keep the first field of
+// the wrong type in err.
 type jsonObject struct {
 	path string
 	m    map[string]any
+	err  *error
+}
+
+// fail keeps the first error.
+func (o jsonObject) fail(err error) {
+	if *o.err == nil {
+		*o.err = err
+	}
+}
+
+func (o jsonObject) child(path string, m map[string]any) jsonObject {
+	return jsonObject{path: path, m: m, err: o.err}
 }
 
 // kind names a decoded JSON value's type in JSON's terms.
@@ -325,99 +296,88 @@ func kind(v any) string {
 	return "null"
 }
 
-func (o jsonObject) wrong(key, want string, v any) error {
-	return invalid("%s%s: want %s, got %s", o.path, key, want, kind(v))
-}
-
-// str reads a string field; missing or null is "".
-func (o jsonObject) str(key string) (string, error) {
+// get reads a field of JSON type T; missing, null or of another type is T's zero value and
+// false.
+func get[T any](o jsonObject, key, want string) (T, bool) {
+	var zero T
 	switch v := o.m[key].(type) {
 	case nil:
-		return "", nil
-	case string:
-		return v, nil
+		return zero, false
+	case T:
+		return v, true
 	default:
-		return "", o.wrong(key, "a string", v)
+		o.fail(invalid("%s%s: want %s, got %s", o.path, key, want, kind(v)))
+		return zero, false
 	}
 }
 
-// integer reads a whole, non-negative number; missing or null is nil.
-func (o jsonObject) integer(key string) (*int, error) {
-	switch v := o.m[key].(type) {
-	case nil:
-		return nil, nil
-	case json.Number:
-		n, err := v.Int64()
-		if err != nil || n < 0 || n > math.MaxInt32 {
-			return nil, invalid("%s%s: want a whole number of at least 0, got %s", o.path, key, oneLine(v.String()))
+func (o jsonObject) str(key string) string {
+	s, _ := get[string](o, key, "a string")
+	return s
+}
+
+// integer reads a whole, non-negative number.
+func (o jsonObject) integer(key string) *int {
+	v, ok := get[json.Number](o, key, "a number")
+	if !ok {
+		return nil
+	}
+	n, err := v.Int64()
+	if err != nil || n < 0 || n > math.MaxInt32 {
+		o.fail(invalid("%s%s: want a whole number of at least 0, got %s", o.path, key, oneLine(v.String())))
+		return nil
+	}
+	i := int(n)
+	return &i
+}
+
+func (o jsonObject) boolean(key string) *bool {
+	v, ok := get[bool](o, key, "true or false")
+	if !ok {
+		return nil
+	}
+	return &v
+}
+
+func (o jsonObject) strs(key string) []string {
+	list, ok := get[[]any](o, key, "a list of strings")
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			o.fail(invalid("%s%s: want a list of strings, item %d is %s", o.path, key, i, kind(x)))
+			return nil
 		}
-		i := int(n)
-		return &i, nil
-	default:
-		return nil, o.wrong(key, "a number", v)
+		out = append(out, s)
 	}
+	return out
 }
 
-// boolean reads true or false; missing or null is nil.
-func (o jsonObject) boolean(key string) (*bool, error) {
-	switch v := o.m[key].(type) {
-	case nil:
-		return nil, nil
-	case bool:
-		return &v, nil
-	default:
-		return nil, o.wrong(key, "true or false", v)
+func (o jsonObject) object(key string) *jsonObject {
+	m, ok := get[map[string]any](o, key, "an object")
+	if !ok {
+		return nil
 	}
+	c := o.child(o.path+key+".", m)
+	return &c
 }
 
-// strs reads a list of strings; missing or null is nil.
-func (o jsonObject) strs(key string) ([]string, error) {
-	switch v := o.m[key].(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for i, x := range v {
-			s, ok := x.(string)
-			if !ok {
-				return nil, invalid("%s%s: want a list of strings, item %d is %s", o.path, key, i, kind(x))
-			}
-			out = append(out, s)
+func (o jsonObject) objects(key string) []jsonObject {
+	list, ok := get[[]any](o, key, "a list of objects")
+	if !ok {
+		return nil
+	}
+	out := make([]jsonObject, 0, len(list))
+	for i, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			o.fail(invalid("%s%s[%d]: want an object, got %s", o.path, key, i, kind(x)))
+			return nil
 		}
-		return out, nil
-	default:
-		return nil, o.wrong(key, "a list of strings", v)
+		out = append(out, o.child(fmt.Sprintf("%s%s[%d].", o.path, key, i), m))
 	}
-}
-
-// object reads an object; missing or null is nil.
-func (o jsonObject) object(key string) (*jsonObject, error) {
-	switch v := o.m[key].(type) {
-	case nil:
-		return nil, nil
-	case map[string]any:
-		return &jsonObject{path: o.path + key + ".", m: v}, nil
-	default:
-		return nil, o.wrong(key, "an object", v)
-	}
-}
-
-// objects reads a list of objects; missing or null is nil.
-func (o jsonObject) objects(key string) ([]jsonObject, error) {
-	switch v := o.m[key].(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		out := make([]jsonObject, 0, len(v))
-		for i, x := range v {
-			m, ok := x.(map[string]any)
-			if !ok {
-				return nil, invalid("%s%s[%d]: want an object, got %s", o.path, key, i, kind(x))
-			}
-			out = append(out, jsonObject{path: fmt.Sprintf("%s%s[%d].", o.path, key, i), m: m})
-		}
-		return out, nil
-	default:
-		return nil, o.wrong(key, "a list of objects", v)
-	}
+	return out
 }
