@@ -1,6 +1,12 @@
 // Package testenv starts the real parts drainctl's integration tests run against: a
-// redis-server on a free loopback port and real Sidekiq 6.4.1 / 7.3.2 processes running the
-// job file in testdata/sidekiq. Everything it starts is ended by PID when the test ends.
+// redis-server on a free loopback port and real Sidekiq 6.4.1 / 7.3.2 / 8.1.7 processes running
+// the job file in testdata/sidekiq. Everything it starts is ended by PID when the test ends.
+//
+// Tests choose a Sidekiq release with SidekiqOptions.Version and cover every release by ranging
+// over Versions. 6.4.1 is the system's (Debian bookworm); 7.3.2 and 8.1.7 live in the cache
+// scripts/deps.sh fills ($DRAINCTL_CACHE, default ~/.cache/drainctl). 8.1.7 runs on Debian
+// forky's Ruby 3.3 and glibc through that root's own dynamic loader, so its process title starts
+// with the loader's path: find it by PID, never by command line.
 //
 // When a part is missing the test is skipped, unless DRAINCTL_REQUIRE_INTEGRATION=1 (as in
 // .ci/run), which turns the skip into a failure.
@@ -239,17 +245,37 @@ func (r *Redis) Client(t testing.TB) *redis.Client {
 	return c
 }
 
-// SidekiqVersion names one of the two Sidekiq releases the tests run.
+// SidekiqVersion names one of the Sidekiq releases the tests run.
 type SidekiqVersion string
 
 // The Sidekiq releases under test.
 const (
-	Sidekiq6 SidekiqVersion = "6.4.1"
-	Sidekiq7 SidekiqVersion = "7.3.2"
+	Sidekiq6 SidekiqVersion = "6.4.1" // Debian bookworm's, on the system's Ruby 3.1
+	Sidekiq7 SidekiqVersion = "7.3.2" // Debian trixie's gems, on the system's Ruby 3.1
+	Sidekiq8 SidekiqVersion = "8.1.7" // Debian forky's gems, Ruby 3.3 and glibc, in a private root
 )
 
-// Versions lists every Sidekiq release the tests run, for table tests.
-var Versions = []SidekiqVersion{Sidekiq6, Sidekiq7}
+// Versions lists every Sidekiq release the tests run, oldest first, for table tests.
+var Versions = []SidekiqVersion{Sidekiq6, Sidekiq7, Sidekiq8}
+
+// InfoVersion is the "version" field this release writes into its heartbeat's info JSON; empty
+// for 6.4.1, which writes none (the field came in 7.0.2).
+func (v SidekiqVersion) InfoVersion() string {
+	if v == Sidekiq6 || v == "" {
+		return ""
+	}
+	return string(v)
+}
+
+// BeatInterval is how often this release writes its heartbeat (Sidekiq's BEAT_PAUSE): 5 s on
+// 6.x, 10 s on 7 and 8. A signal pushed through Redis is acted on within one interval and shows
+// as quiet="true" within two.
+func (v SidekiqVersion) BeatInterval() time.Duration {
+	if v == Sidekiq6 || v == "" {
+		return 5 * time.Second
+	}
+	return 10 * time.Second
+}
 
 // SidekiqOptions describes one Sidekiq process.
 type SidekiqOptions struct {
@@ -291,59 +317,119 @@ func SidekiqCommand(o SidekiqOptions) (argv []string, env []string, err error) {
 	env = append(env, o.Env...)
 	switch o.Version {
 	case Sidekiq6, "":
+		// bookworm's ruby-sidekiq installs the sidekiq program itself.
 		bin, lerr := exec.LookPath("sidekiq")
 		if lerr != nil {
 			return nil, nil, errors.New("sidekiq 6.4.1 not on PATH (apt-get install ruby-sidekiq)")
 		}
 		return append([]string{bin}, flags...), env, nil
-	case Sidekiq7:
-		lib, bin, serr := sidekiq7()
-		if serr != nil {
-			return nil, nil, serr
+	case Sidekiq7, Sidekiq8:
+		ruby, renv, cache, rerr := rubyCommand(o.Version)
+		if rerr != nil {
+			return nil, nil, rerr
 		}
-		ruby, lerr := exec.LookPath("ruby")
-		if lerr != nil {
-			return nil, nil, errors.New("ruby not on PATH")
-		}
-		env = append(env, "RUBYLIB="+lib)
-		return append([]string{ruby, bin}, flags...), env, nil
+		argv = append(append(ruby, cache[cacheEnvKeys[o.Version].bin]), flags...)
+		return argv, append(env, renv...), nil
 	}
 	return nil, nil, fmt.Errorf("unknown Sidekiq version %q", o.Version)
 }
 
-// sidekiq7 reads the load path scripts/deps.sh wrote for Sidekiq 7.3.2.
-func sidekiq7() (rubylib, bin string, err error) {
-	cache := os.Getenv("DRAINCTL_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
+// RubyCommand returns the command (argv before the script and its arguments) and environment
+// (additions to os.Environ) of the Ruby that runs Sidekiq release v, with v's gems on the load
+// path: for a test's own Ruby script that uses Sidekiq's API (`require "sidekiq/api"`). 6.4.1
+// and 7.3.2 use the system's ruby; 8.1.7 its private Ruby 3.3, started through its own loader
+// (the system's Ruby 3.1 cannot load Sidekiq 8).
+func RubyCommand(v SidekiqVersion) (argv []string, env []string, err error) {
+	argv, env, _, err = rubyCommand(v)
+	return argv, env, err
+}
+
+// rubyCommand is RubyCommand that also returns what deps.sh wrote for a cached release.
+func rubyCommand(v SidekiqVersion) (argv, env []string, cache map[string]string, err error) {
+	switch v {
+	case Sidekiq6, "", Sidekiq7:
+		if v == Sidekiq7 {
+			if cache, err = readCacheEnv(v); err != nil {
+				return nil, nil, nil, err
+			}
+			env = []string{"RUBYLIB=" + cache["SIDEKIQ7_RUBYLIB"]}
 		}
-		cache = filepath.Join(base, "drainctl")
+		ruby, lerr := exec.LookPath("ruby")
+		if lerr != nil {
+			return nil, nil, nil, errors.New("ruby not on PATH (apt-get install ruby)")
+		}
+		return []string{ruby}, env, cache, nil
+	case Sidekiq8:
+		if cache, err = readCacheEnv(v); err != nil {
+			return nil, nil, nil, err
+		}
+		argv = []string{cache["SIDEKIQ8_LOADER"], "--library-path", cache["SIDEKIQ8_LIBRARY_PATH"], cache["SIDEKIQ8_RUBY"]}
+		return argv, []string{"RUBYLIB=" + cache["SIDEKIQ8_RUBYLIB"]}, cache, nil
 	}
-	f, err := os.Open(filepath.Join(cache, "sidekiq7.env"))
+	return nil, nil, nil, fmt.Errorf("unknown Sidekiq version %q", v)
+}
+
+// cacheEnvKeys lists, per cached release, the file scripts/deps.sh writes into the cache and the
+// keys it must hold; every *_BIN, *_LOADER and *_RUBY value names a file that must exist.
+var cacheEnvKeys = map[SidekiqVersion]struct {
+	file string
+	keys []string
+	bin  string
+}{
+	Sidekiq7: {"sidekiq7.env", []string{"SIDEKIQ7_RUBYLIB", "SIDEKIQ7_BIN"}, "SIDEKIQ7_BIN"},
+	Sidekiq8: {"sidekiq8.env", []string{"SIDEKIQ8_LOADER", "SIDEKIQ8_LIBRARY_PATH", "SIDEKIQ8_RUBY",
+		"SIDEKIQ8_RUBYLIB", "SIDEKIQ8_BIN"}, "SIDEKIQ8_BIN"},
+}
+
+// CacheDir is the folder scripts/deps.sh unpacks Sidekiq 7 and 8 into: $DRAINCTL_CACHE, else
+// $XDG_CACHE_HOME/drainctl, else ~/.cache/drainctl.
+func CacheDir() string {
+	if cache := os.Getenv("DRAINCTL_CACHE"); cache != "" {
+		return cache
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "drainctl")
+}
+
+// readCacheEnv reads the load path scripts/deps.sh wrote for a cached release and checks that
+// the files it names exist.
+func readCacheEnv(v SidekiqVersion) (map[string]string, error) {
+	spec, ok := cacheEnvKeys[v]
+	if !ok {
+		return nil, fmt.Errorf("sidekiq %s is not a cached release", v)
+	}
+	path := filepath.Join(CacheDir(), spec.file)
+	f, err := os.Open(path)
 	if err != nil {
-		return "", "", fmt.Errorf("sidekiq 7.3.2 not installed: %s missing", filepath.Join(cache, "sidekiq7.env"))
+		return nil, fmt.Errorf("sidekiq %s not installed: %s missing", v, path)
 	}
 	defer f.Close()
+	e := map[string]string{}
 	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "SIDEKIQ7_RUBYLIB":
-			rubylib = v
-		case "SIDEKIQ7_BIN":
-			bin = v
+		if k, val, ok := strings.Cut(sc.Text(), "="); ok {
+			e[k] = val
 		}
 	}
-	if rubylib == "" || bin == "" {
-		return "", "", errors.New("sidekiq 7.3.2 load path incomplete in sidekiq7.env")
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", "", fmt.Errorf("sidekiq 7.3.2 not installed: %v", err)
+	for _, k := range spec.keys {
+		if e[k] == "" {
+			return nil, fmt.Errorf("sidekiq %s load path incomplete: %s has no %s", v, path, k)
+		}
+		if strings.HasSuffix(k, "_BIN") || strings.HasSuffix(k, "_LOADER") || strings.HasSuffix(k, "_RUBY") {
+			if _, err := os.Stat(e[k]); err != nil {
+				return nil, fmt.Errorf("sidekiq %s not installed: %w", v, err)
+			}
+		}
 	}
-	return rubylib, bin, nil
+	return e, nil
 }
 
 // Sidekiq is a running Sidekiq child process.
