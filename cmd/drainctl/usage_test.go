@@ -91,7 +91,7 @@ func TestBadInput(t *testing.T) {
 		{"check nothing", nil, []string{"check"}, "nothing to check"},
 		{"check missing file", nil, []string{"check", "--task-definition-file", "/nonexistent/td.json"}, "no such file"},
 		{"check launch type", nil, []string{"check", "--task-definition-file", "x.json", "--launch-type", "LAMBDA"}, `--launch-type "LAMBDA"`},
-		{"check not json", nil, []string{"check", "--task-definition-file", "usage_test.go"}, "--task-definition-file usage_test.go"},
+		{"check not json", nil, []string{"check", "--task-definition-file", "usage_test.go"}, "usage_test.go: not a JSON object"},
 		{"check unknown container", nil, []string{"check", "--task-definition-file", corpus("good-exec-form"), "--container", "nope"}, "nope"},
 	}
 	for _, tt := range tests {

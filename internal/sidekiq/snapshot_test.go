@@ -359,7 +359,8 @@ type rubyFleet struct {
 }
 
 // rubyDump prints Sidekiq::ProcessSet and Sidekiq::WorkSet as JSON; it runs on 6.4 (WorkSet
-// yields hashes) and 7.3 (it yields Sidekiq::Work).
+// yields hashes), 7.3 (it yields Sidekiq::Work with #raw) and 8.1 (Sidekiq::Work without #raw,
+// whose run_at is read from the entry itself so that both sides compare the stored value).
 const rubyDump = `
 require "sidekiq"
 require "sidekiq/api"
@@ -374,7 +375,8 @@ Sidekiq::WorkSet.new.each do |pid, tid, w|
   if w.is_a?(Hash)
     payload, queue, run_at = w["payload"], w["queue"], w["run_at"]
   else
-    payload, queue, run_at = w.payload, w.queue, w.raw("run_at")
+    raw = w.respond_to?(:raw) ? w.raw("run_at") : w.instance_variable_get(:@hsh)["run_at"]
+    payload, queue, run_at = w.payload, w.queue, raw
   end
   payload = Sidekiq.load_json(payload) if payload.is_a?(String)
   out["work"] << {"process" => pid, "thread" => tid, "jid" => payload["jid"], "class" => payload["class"],
@@ -385,12 +387,12 @@ puts JSON.generate(out)
 
 // runRubyDump runs rubyDump with the Ruby load path of Sidekiq version v.
 func runRubyDump(ctx context.Context, v testenv.SidekiqVersion, redisURL string) (*rubyFleet, error) {
-	_, env, err := testenv.SidekiqCommand(testenv.SidekiqOptions{Version: v, RedisURL: redisURL})
+	ruby, env, err := testenv.RubyCommand(v)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "ruby", "-e", rubyDump)
-	cmd.Env = append(os.Environ(), env...)
+	cmd := exec.CommandContext(ctx, ruby[0], append(ruby[1:], "-e", rubyDump)...)
+	cmd.Env = append(append(os.Environ(), env...), "REDIS_URL="+redisURL)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -9,7 +9,7 @@ require_relative "../../../testdata/sidekiq/jobs"
 # drainctl:test:runs:<jid> and lists the hosts (DYNO: the ECS task) that ran it in
 # drainctl:test:hosts:<jid>.
 class RerunJob
-  include Sidekiq::Worker
+  include Sidekiq::Job
 
   def perform(first, again, _label = nil)
     DrainctlTest.record("drainctl:test:started", jid)
