@@ -39,6 +39,8 @@ type Sim struct {
 	tdByARN  map[string]*taskDef
 	faults   faults
 	calls    map[string]int
+	ops      []string      // every request's operation, in order
+	offset   time.Duration // added to the real clock by Advance
 	ipSeq    int
 	closed   bool
 
@@ -354,6 +356,29 @@ func (s *Sim) Calls(op string) int {
 		return n
 	}
 	return s.calls[op]
+}
+
+// Ops lists the operation of every request received, in order, faulted and unknown ones
+// included (requests without the ECS X-Amz-Target prefix are not): which ECS actions a client used, e.g. to check
+// an IAM policy against it.
+func (s *Sim) Ops() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ops...)
+}
+
+// Advance moves the simulator's clock forward by d of simulated time (d/TimeScale of real
+// time), as if that time had passed: task start-up and health delays, task protection
+// expiry, lifecycle hook timeouts and bake times all see it at the next scheduler step.
+// Timestamps on the wire follow the moved clock. The SIGKILL after a stop timeout is real
+// time and is not affected.
+func (s *Sim) Advance(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += s.scaled(d)
 }
 
 // Tasks lists every task of the service, stopped ones included, oldest first. It returns

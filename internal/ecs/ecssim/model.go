@@ -38,6 +38,7 @@ const (
 )
 
 type cluster struct {
+	s         *Sim
 	name, arn string
 	services  map[string]*service
 	order     []string
@@ -194,6 +195,9 @@ func (s *Sim) arn(resource string) string {
 	return fmt.Sprintf("arn:aws:ecs:%s:%s:%s", s.o.Region, s.o.AccountID, resource)
 }
 
+// now is the simulator's clock: real time plus what Advance added. Called with s.mu held.
+func (s *Sim) now() time.Time { return time.Now().Add(s.offset) }
+
 // scaled converts a simulated duration to real time.
 func (s *Sim) scaled(d time.Duration) time.Duration {
 	return time.Duration(float64(d) / s.o.TimeScale)
@@ -209,7 +213,7 @@ func (s *Sim) createCluster(name string) *cluster {
 	if c := s.clusters[name]; c != nil {
 		return c
 	}
-	c := &cluster{name: name, arn: s.arn("cluster/" + name), services: map[string]*service{}}
+	c := &cluster{s: s, name: name, arn: s.arn("cluster/" + name), services: map[string]*service{}}
 	s.clusters[name] = c
 	return c
 }
@@ -311,7 +315,7 @@ func (s *Sim) registerTaskDef(raw []byte) (*taskDef, error) {
 	rev := int32(len(s.families[typed.Family]) + 1)
 	td := &taskDef{
 		family: typed.Family, revision: rev, raw: in, containers: typed.ContainerDefinitions,
-		networkMode: typed.NetworkMode, registered: time.Now(),
+		networkMode: typed.NetworkMode, registered: s.now(),
 		arn: s.arn(fmt.Sprintf("task-definition/%s:%d", typed.Family, rev)),
 	}
 	s.families[td.family] = append(s.families[td.family], td)
@@ -360,7 +364,7 @@ func (s *Sim) createService(spec ServiceSpec) error {
 	svc := &service{
 		c: c, name: spec.Name, arn: s.arn("service/" + c.name + "/" + spec.Name), taskDef: td.arn,
 		desired: spec.DesiredCount, minPct: 100, maxPct: 200, controller: spec.DeploymentController,
-		launchType: spec.LaunchType, proc: spec.Process, createdAt: time.Now(),
+		launchType: spec.LaunchType, proc: spec.Process, createdAt: s.now(),
 	}
 	if spec.MinimumHealthyPercent != nil {
 		svc.minPct = *spec.MinimumHealthyPercent
@@ -416,7 +420,7 @@ func checkPercents(minPct, maxPct int32) error {
 
 // newDeployment makes a new PRIMARY deployment of td; the former PRIMARY becomes ACTIVE.
 func (s *Sim) newDeployment(svc *service, td string) *deployment {
-	now := time.Now()
+	now := s.now()
 	d := &deployment{
 		id: "ecs-svc/" + randDigits(19), status: depPrimary, taskDef: td,
 		rolloutState: rolloutInProgress, rolloutReason: "ECS deployment in progress.",
@@ -438,7 +442,7 @@ func (s *Sim) newDeployment(svc *service, td string) *deployment {
 }
 
 func (svc *service) addEvent(format string, args ...any) {
-	e := event{id: randUUID(), message: fmt.Sprintf(format, args...), at: time.Now()}
+	e := event{id: randUUID(), message: fmt.Sprintf(format, args...), at: svc.c.s.now()}
 	svc.events = append([]event{e}, svc.events...)
 	if len(svc.events) > maxEvents {
 		svc.events = svc.events[:maxEvents]

@@ -491,7 +491,7 @@ func opStopTask(s *Sim, body []byte) (any, error) {
 	if reason == "" {
 		reason = "Task stopped by user"
 	}
-	s.stopTask(t, time.Now(), "UserInitiated", reason)
+	s.stopTask(t, s.now(), "UserInitiated", reason)
 	return map[string]any{"task": s.taskJSON(t)}, nil
 }
 

@@ -146,7 +146,7 @@ func (s *Sim) reap(t *task, p *proc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t.exitCode = &code
-	now := time.Now()
+	now := s.now()
 	if t.wanted() {
 		// The process ended by itself: ECS stops the task.
 		wasHealthy := t.healthy
@@ -257,7 +257,7 @@ func (s *Sim) stopAllProcesses() {
 				}
 				if t.wanted() {
 					t.desiredStatus, t.stopCode, t.stoppedReason = statusStopped, "UserInitiated", "Simulator shut down"
-					t.lastStatus, t.stoppingAt = statusStopping, time.Now()
+					t.lastStatus, t.stoppingAt = statusStopping, s.now()
 				}
 				s.terminate(t.proc, min(t.stopTimeout, closeGrace))
 			}

@@ -29,7 +29,7 @@ func (s *Sim) Step() {
 	if s.closed {
 		return
 	}
-	now := time.Now()
+	now := s.now()
 	names := make([]string, 0, len(s.clusters))
 	for n := range s.clusters {
 		names = append(names, n)
@@ -113,7 +113,7 @@ func (s *Sim) countFailure(t *task) {
 	d := t.dep
 	d.failedTasks++
 	d.failures++
-	d.updatedAt = time.Now()
+	d.updatedAt = s.now()
 }
 
 // schedule runs one step of the service's rolling update.

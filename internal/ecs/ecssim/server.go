@@ -63,6 +63,7 @@ func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[op]++
+	s.ops = append(s.ops, op)
 	latency := s.faults.latency
 	fault := s.takeFault(op)
 	s.mu.Unlock()
