@@ -130,6 +130,10 @@ type TaskInfo struct {
 	// PID is the task's process (the wrapper with BrokenSignalPath); 0 when the task is not a
 	// process or it has not started.
 	PID int
+	// Protected is true while the task's scale-in protection is on; ProtectionExpiresAt is
+	// then its expiry on the simulator's clock.
+	Protected           bool
+	ProtectionExpiresAt time.Time
 	// ExitCode is the essential container's exit code once it stopped.
 	ExitCode             *int32
 	StartedAt, StoppedAt time.Time

@@ -6,8 +6,8 @@
 // # Operations
 //
 // CreateCluster, DescribeClusters, DescribeServices, UpdateService, DescribeTaskDefinition,
-// RegisterTaskDefinition, ListTasks, DescribeTasks, StopTask, ListServiceDeployments and
-// DescribeServiceDeployments. Anything else answers UnknownOperationException. Services are
+// RegisterTaskDefinition, ListTasks, DescribeTasks, StopTask, ListServiceDeployments,
+// DescribeServiceDeployments, UpdateTaskProtection and GetTaskProtection. Anything else answers UnknownOperationException. Services are
 // created through the Go API (CreateService) or the ecssim command's config file.
 //
 // # What it models
@@ -65,6 +65,21 @@
 //     (TaskFailedToStart, "CannotStartContainerError: initProcessEnabled is true but the
 //     init (tini …) is not installed") rather than running without its init. Without
 //     PID1Semantics tini still runs and forwards signals, but is not PID 1 (it warns so).
+//   - Task scale-in protection: UpdateTaskProtection (1–10 tasks, expiresInMinutes 1–2880,
+//     default 120, every enabling call resets the expiry) and GetTaskProtection (up to 100
+//     tasks; none lists the cluster's protected tasks). A task that does not exist or is not
+//     running (stopping or stopped) fails with TASK_NOT_VALID; enabling protection fails with
+//     DEPLOYMENT_BLOCKED when the service would then hold more protected tasks than its
+//     desired count (only possible mid-deployment, when it runs more tasks than desired).
+//     Deployments and scale-in never stop a protected task: new tasks still start within
+//     maximumPercent, the deployment stays IN_PROGRESS (the circuit breaker does not count
+//     it) and an event says protected tasks hold it; once protection is cleared or expires
+//     (on the simulator's clock, see Advance) the task is stopped as usual. StopTask ignores
+//     protection, as in ECS. TaskInfo.Protected shows it.
+//   - Clock: every simulated time runs on the simulator's clock, real time divided by
+//     TimeScale plus what Advance added, so tests can jump over expiries and timeouts.
+//   - Ops lists every request's operation in order (Calls counts them), for tests that
+//     check which ECS actions a client used.
 //   - Faults: throttling and 5xx bursts, latency, AccessDenied and UnknownOperation per op,
 //     tasks that fail to start, rollouts that never complete. Calls counts requests per op.
 //

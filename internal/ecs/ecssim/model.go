@@ -99,6 +99,7 @@ type deployment struct {
 	failedTasks                 int32
 	createdAt, updatedAt        time.Time
 	completed                   bool // reached COMPLETED at least once
+	heldNoted                   bool // the event about protected tasks holding it was posted
 
 	// Service Deployments API view.
 	sdStatus, sdReason string
@@ -135,6 +136,7 @@ type task struct {
 	exitCode                  *int32
 	stopTimeout               time.Duration
 	proc                      *proc
+	protectedUntil            time.Time // scale-in protection's expiry; zero when off
 }
 
 func (t *task) hostname() string { return "ip-" + strings.ReplaceAll(t.ip, ".", "-") }
@@ -144,6 +146,9 @@ func (t *task) info() TaskInfo {
 		ARN: t.arn, ID: t.id, DeploymentID: t.dep.id, LastStatus: t.lastStatus, DesiredStatus: t.desiredStatus,
 		PrivateIPv4: t.ip, Hostname: t.hostname(), RuntimeID: t.rtID, StopCode: t.stopCode,
 		StoppedReason: t.stoppedReason, Healthy: t.healthy && t.wanted(), StartedAt: t.startedAt, StoppedAt: t.stoppedAt,
+	}
+	if now := t.svc.c.s.now(); t.wanted() && t.protected(now) {
+		ti.Protected, ti.ProtectionExpiresAt = true, t.protectedUntil
 	}
 	if t.exitCode != nil {
 		c := *t.exitCode

@@ -41,6 +41,7 @@ func (s *Sim) Step() {
 			svc := c.services[sn]
 			for _, t := range svc.tasks {
 				s.advance(t, now)
+				s.expireProtection(t, now)
 			}
 			s.schedule(svc, now)
 		}
@@ -163,11 +164,17 @@ func (s *Sim) schedule(svc *service, now time.Time) {
 	}
 	sort.SliceStable(candidates, func(i, j int) bool { return !candidates[i].healthy && candidates[j].healthy })
 	var stopped []*task
+	held := 0
 	for _, t := range candidates {
+		if t.healthy && healthy-1 < minHealthy {
+			continue
+		}
+		if t.protected(now) {
+			// Scale-in protection: deployments and scale-in leave the task alone.
+			held++
+			continue
+		}
 		if t.healthy {
-			if healthy-1 < minHealthy {
-				continue
-			}
 			healthy--
 		}
 		if t.dep == p {
@@ -175,6 +182,10 @@ func (s *Sim) schedule(svc *service, now time.Time) {
 		}
 		s.stopTask(t, now, "ServiceSchedulerInitiated", "Scaling activity initiated by (deployment "+p.id+")")
 		stopped = append(stopped, t)
+	}
+	if held > 0 && !p.heldNoted {
+		p.heldNoted = true
+		svc.addEvent("(service %s) was unable to stop %d tasks of deployment %s: they have task scale-in protection enabled.", svc.name, held, p.id)
 	}
 	if len(stopped) > 0 {
 		svc.addEvent("(service %s) has stopped %d running tasks: %s.", svc.name, len(stopped), taskList(stopped))

@@ -47,6 +47,8 @@ var ops = map[string]opFunc{
 	"StopTask":                   opStopTask,
 	"ListServiceDeployments":     opListServiceDeployments,
 	"DescribeServiceDeployments": opDescribeServiceDeployments,
+	"UpdateTaskProtection":       opUpdateTaskProtection,
+	"GetTaskProtection":          opGetTaskProtection,
 }
 
 func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
