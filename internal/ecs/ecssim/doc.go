@@ -87,7 +87,7 @@
 //
 // Authentication (SigV4 signatures are not checked), IAM beyond Deny, pagination (every
 // list comes in one page), placement, capacity, load balancers and health checks, task
-// definition deregistration, task sets, scale-in protection, daemon services, container
+// definition deregistration, task sets, Service Auto Scaling, daemon services, container
 // dependencies and non-essential containers (only the first container is a process;
 // others are reported alongside it), the image's STOPSIGNAL, the rest of linuxParameters
 // (only initProcessEnabled is acted on), launch-rate backoff after failed tasks, retention of stopped tasks (they
