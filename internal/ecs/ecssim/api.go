@@ -95,6 +95,19 @@ type ServiceSpec struct {
 	LaunchType string
 	// Process makes every task a real local process; nil means tasks are pure simulation.
 	Process *ProcessTemplate
+	// Strategy is deploymentConfiguration.strategy: "" or ROLLING, BLUE_GREEN, LINEAR or
+	// CANARY. The service's first deployment (made here) starts its tasks directly, without
+	// stages or hooks; later ones (UpdateService) follow the strategy.
+	Strategy string
+	// BakeTimeInMinutes is how long blue keeps running after the production traffic shift
+	// (simulated minutes); nil means 0.
+	BakeTimeInMinutes *int32
+	// LifecycleHooks, LinearConfiguration, CanaryConfiguration and EarlySuccessCriteria are
+	// the deploymentConfiguration fields of those names; nil means none.
+	LifecycleHooks       []LifecycleHook
+	LinearConfiguration  *LinearConfiguration
+	CanaryConfiguration  *CanaryConfiguration
+	EarlySuccessCriteria *EarlySuccessCriteria
 }
 
 // ProcessTemplate makes every task of a service a real local process, so tests can watch a

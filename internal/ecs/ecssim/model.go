@@ -79,6 +79,7 @@ type service struct {
 	breaker                CircuitBreaker
 	controller, launchType string
 	proc                   *ProcessTemplate
+	dc                     deployConfig // strategy, bake time, hooks, early success
 	createdAt              time.Time
 	status                 string // "" means ACTIVE; see SetServiceStatus
 
@@ -101,6 +102,16 @@ type deployment struct {
 	completed                   bool // reached COMPLETED at least once
 	heldNoted                   bool // the event about protected tasks holding it was posted
 
+	// Strategy and lifecycle stages (see strategy.go).
+	dc        deployConfig // the service's settings when the deployment was made
+	direct    bool         // the service's first deployment: no stages, no hooks
+	stage     string       // lifecycleStage
+	stageAt   time.Time
+	hooks     []*hookRun // hook invocations of the current stage
+	weight    float64    // production traffic share of this revision, percent
+	shifted   bool       // the current traffic step is done; its bake runs until stepUntil
+	stepUntil time.Time
+
 	// Service Deployments API view.
 	sdStatus, sdReason string
 	sources            []*deployment
@@ -109,6 +120,7 @@ type deployment struct {
 	breakerTriggered   bool
 	rollbackReason     string
 	rollbackTo         *deployment
+	rollbackDone       string // statusReason once the rollback succeeded
 	rollbackAt         time.Time
 	finishedAt         time.Time
 	stoppedAt          time.Time
@@ -394,12 +406,21 @@ func (s *Sim) createService(spec ServiceSpec) error {
 	default:
 		return invalidParam("Invalid deployment controller type: %s", svc.controller)
 	}
+	svc.dc = deployConfig{}.merged(wireDeployConfig{
+		Strategy: spec.Strategy, BakeTimeInMinutes: spec.BakeTimeInMinutes, LifecycleHooks: spec.LifecycleHooks,
+		LinearConfiguration: spec.LinearConfiguration, CanaryConfiguration: spec.CanaryConfiguration,
+		EarlySuccessCriteria: spec.EarlySuccessCriteria,
+	})
+	if err := svc.dc.validate(svc.minPct, svc.controller); err != nil {
+		return err
+	}
 	if svc.launchType == "" {
 		svc.launchType = "FARGATE"
 	}
 	c.services[svc.name] = svc
 	c.order = append(c.order, svc.name)
-	s.newDeployment(svc, td.arn)
+	d := s.newDeployment(svc, td.arn)
+	d.direct, d.stage = true, stageScaleUp
 	return nil
 }
 
@@ -429,7 +450,7 @@ func (s *Sim) newDeployment(svc *service, td string) *deployment {
 	d := &deployment{
 		id: "ecs-svc/" + randDigits(19), status: depPrimary, taskDef: td,
 		rolloutState: rolloutInProgress, rolloutReason: "ECS deployment in progress.",
-		createdAt: now, updatedAt: now, sdStatus: "IN_PROGRESS",
+		createdAt: now, updatedAt: now, sdStatus: "IN_PROGRESS", dc: svc.dc,
 	}
 	for _, old := range svc.deployments {
 		old.status = depActive

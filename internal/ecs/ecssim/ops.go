@@ -147,12 +147,8 @@ func (s *Sim) serviceJSON(svc *service) map[string]any {
 		"serviceArn": svc.arn, "serviceName": svc.name, "clusterArn": svc.c.arn, "status": svc.statusOrActive(),
 		"desiredCount": svc.desired, "runningCount": running, "pendingCount": pending,
 		"launchType": svc.launchType, "taskDefinition": svc.taskDef,
-		"deploymentConfiguration": map[string]any{
-			"deploymentCircuitBreaker": map[string]any{"enable": svc.breaker.Enable, "rollback": svc.breaker.Rollback},
-			"maximumPercent":           svc.maxPct, "minimumHealthyPercent": svc.minPct,
-			"strategy": "ROLLING",
-		},
-		"deployments": deps, "events": events, "createdAt": ts(svc.createdAt),
+		"deploymentConfiguration": s.deploymentConfigJSON(svc, svc.dc),
+		"deployments":             deps, "events": events, "createdAt": ts(svc.createdAt),
 		"deploymentController": map[string]any{"type": svc.controller},
 		"schedulingStrategy":   "REPLICA", "createdBy": "arn:aws:iam::" + s.o.AccountID + ":role/ecssim",
 		"enableECSManagedTags": false, "propagateTags": "NONE", "enableExecuteCommand": false,
@@ -161,6 +157,16 @@ func (s *Sim) serviceJSON(svc *service) map[string]any {
 		out["deployments"] = []any{}
 		out["taskSets"] = []any{}
 	}
+	return out
+}
+
+// deploymentConfigJSON is a deploymentConfiguration on the wire.
+func (s *Sim) deploymentConfigJSON(svc *service, dc deployConfig) map[string]any {
+	out := map[string]any{
+		"deploymentCircuitBreaker": map[string]any{"enable": svc.breaker.Enable, "rollback": svc.breaker.Rollback},
+		"maximumPercent":           svc.maxPct, "minimumHealthyPercent": svc.minPct,
+	}
+	dc.addJSON(out)
 	return out
 }
 
@@ -207,6 +213,7 @@ func opUpdateService(s *Sim, body []byte) (any, error) {
 				Enable   bool `json:"enable"`
 				Rollback bool `json:"rollback"`
 			} `json:"deploymentCircuitBreaker"`
+			wireDeployConfig
 		} `json:"deploymentConfiguration"`
 	}
 	if err := decode(body, &in); err != nil {
@@ -243,7 +250,11 @@ func opUpdateService(s *Sim, body []byte) (any, error) {
 		if err := checkPercents(minPct, maxPct); err != nil {
 			return nil, err
 		}
-		svc.minPct, svc.maxPct = minPct, maxPct
+		next := svc.dc.merged(dc.wireDeployConfig)
+		if err := next.validate(minPct, svc.controller); err != nil {
+			return nil, err
+		}
+		svc.minPct, svc.maxPct, svc.dc = minPct, maxPct, next
 		if b := dc.DeploymentCircuitBreaker; b != nil {
 			svc.breaker = CircuitBreaker{Enable: b.Enable, Rollback: b.Rollback}
 		}
@@ -618,7 +629,15 @@ func (s *Sim) serviceDeploymentJSON(svc *service, d *deployment) map[string]any 
 	}
 	var sources []any
 	for _, src := range d.sources {
-		sources = append(sources, rev(src))
+		r := rev(src)
+		if !d.direct && d.dc.staged() {
+			r["requestedProductionTrafficWeight"] = 100 - d.weight
+		}
+		sources = append(sources, r)
+	}
+	target := rev(d)
+	if !d.direct && d.dc.staged() {
+		target["requestedProductionTrafficWeight"] = d.weight
 	}
 	breakerStatus := "DISABLED"
 	if svc.breaker.Enable {
@@ -636,15 +655,30 @@ func (s *Sim) serviceDeploymentJSON(svc *service, d *deployment) map[string]any 
 	out := map[string]any{
 		"serviceDeploymentArn": s.sdARN(svc, d), "serviceArn": svc.arn, "clusterArn": svc.c.arn,
 		"createdAt": ts(d.createdAt), "startedAt": ts(d.createdAt), "updatedAt": ts(d.updatedAt),
-		"sourceServiceRevisions": sources, "targetServiceRevision": rev(d), "status": d.sdStatus,
-		"deploymentConfiguration": map[string]any{
-			"deploymentCircuitBreaker": map[string]any{"enable": svc.breaker.Enable, "rollback": svc.breaker.Rollback},
-			"maximumPercent":           svc.maxPct, "minimumHealthyPercent": svc.minPct,
-		},
+		"sourceServiceRevisions": sources, "targetServiceRevision": target, "status": d.sdStatus,
+		"deploymentConfiguration":  s.deploymentConfigJSON(svc, d.dc),
 		"deploymentCircuitBreaker": map[string]any{"status": breakerStatus, "failureCount": d.failures, "threshold": threshold},
 	}
 	if d.sdReason != "" {
 		out["statusReason"] = d.sdReason
+	}
+	if stage := d.stage; stage != "" {
+		if stage == stagePreProd {
+			stage = stageProdShift
+		}
+		out["lifecycleStage"] = stage
+	}
+	if len(d.hooks) > 0 {
+		var hooks []any
+		for _, h := range d.hooks {
+			hd := map[string]any{"hookId": h.id, "targetType": h.targetType, "status": h.status,
+				"expiresAt": ts(h.expiresAt), "timeoutAction": h.timeoutAction}
+			if h.targetArn != "" {
+				hd["targetArn"] = h.targetArn
+			}
+			hooks = append(hooks, hd)
+		}
+		out["lifecycleHookDetails"] = hooks
 	}
 	if !d.finishedAt.IsZero() {
 		out["finishedAt"] = ts(d.finishedAt)
@@ -657,4 +691,52 @@ func (s *Sim) serviceDeploymentJSON(svc *service, d *deployment) map[string]any 
 			"serviceRevisionArn": s.revisionARN(svc, d.rollbackTo)}
 	}
 	return out
+}
+
+func opContinueServiceDeployment(s *Sim, body []byte) (any, error) {
+	var in struct {
+		ServiceDeploymentArn string `json:"serviceDeploymentArn"`
+		HookID               string `json:"hookId"`
+		Action               string `json:"action"`
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.ServiceDeploymentArn == "" || in.HookID == "" {
+		return nil, invalidParam("serviceDeploymentArn and hookId are required.")
+	}
+	action := in.Action
+	if action == "" {
+		action = actionContinue
+	}
+	if action != actionContinue && action != actionRollback {
+		return nil, invalidParam("Invalid action %q: valid values are CONTINUE and ROLLBACK.", in.Action)
+	}
+	svc, d := s.findServiceDeployment(in.ServiceDeploymentArn)
+	if d == nil {
+		return nil, &apiError{code: "ServiceDeploymentNotFoundException", msg: "The service deployment " + in.ServiceDeploymentArn + " does not exist."}
+	}
+	var h *hookRun
+	for _, x := range d.hooks {
+		if x.id == in.HookID {
+			h = x
+		}
+	}
+	if h == nil {
+		return nil, invalidParam("The lifecycle hook %s is not a hook of the service deployment's current stage.", in.HookID)
+	}
+	if h.status != hookAwaiting || d.status != depPrimary || d.rolloutState != rolloutInProgress {
+		return nil, &apiError{code: "ConflictException", msg: "The lifecycle hook " + in.HookID + " is not awaiting action (status " + h.status + ")."}
+	}
+	now := s.now()
+	if action == actionContinue {
+		h.status = hookSucceeded
+		d.updatedAt = now
+		svc.addEvent("(service %s) (deployment %s) lifecycle hook %s continued.", svc.name, d.id, h.id)
+	} else {
+		h.status = hookFailed
+		s.hookRollback(svc, d, now, "lifecycle hook "+h.id+" requested a rollback")
+	}
+	s.logf("ecssim: service %s: lifecycle hook %s: %s", svc.name, h.id, action)
+	return map[string]any{"serviceDeploymentArn": s.sdARN(svc, d)}, nil
 }

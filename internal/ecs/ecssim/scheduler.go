@@ -117,12 +117,114 @@ func (s *Sim) countFailure(t *task) {
 	d.updatedAt = s.now()
 }
 
-// schedule runs one step of the service's rolling update.
+// schedule runs one step of the service's deployment: the stage sequence of a blue/green,
+// linear or canary deployment in progress, else the rolling update.
 func (s *Sim) schedule(svc *service, now time.Time) {
 	p := svc.deployments[0]
 	s.checkBreaker(svc, p, now)
 	p = svc.deployments[0]
+	if !p.direct && p.dc.staged() && p.rolloutState != rolloutCompleted {
+		s.scheduleStaged(svc, p, now)
+	} else {
+		s.scheduleRolling(svc, p, now)
+	}
 
+	// Older deployments without tasks leave the list.
+	kept := svc.deployments[:1]
+	for _, d := range svc.deployments[1:] {
+		has := false
+		for _, t := range svc.tasks {
+			if t.dep == d && t.live() {
+				has = true
+				break
+			}
+		}
+		if has {
+			kept = append(kept, d)
+			continue
+		}
+		d.status, d.updatedAt = depInactive, now
+		s.logf("ecssim: service %s: deployment %s INACTIVE", svc.name, d.id)
+	}
+	svc.deployments = kept
+	if !p.direct && p.dc.staged() || p.rolloutState != rolloutInProgress {
+		return
+	}
+
+	// Completion: our tasks all healthy and nothing else left, or the early success
+	// criteria; then the POST_SCALE_UP hooks.
+	D := int(svc.desired)
+	ready, wanted := 0, 0
+	for _, t := range svc.tasks {
+		if t.dep == p && t.wanted() {
+			wanted++
+			if t.healthy {
+				ready++
+			}
+		}
+	}
+	done := ready == D && wanted == D && len(svc.deployments) == 1
+	if es := p.dc.earlySuccess; es != nil && es.Enable && !p.direct && es.HealthyPercent != nil {
+		need := (D*int(*es.HealthyPercent) + 99) / 100
+		done = ready >= need && (es.SourceServiceRevisionCleanup == cleanupDeferred || len(svc.deployments) == 1)
+	}
+	if !done {
+		return
+	}
+	if !p.direct && p.stage != stagePostScaleUp {
+		s.enterStage(svc, p, stagePostScaleUp, stagePostScaleUp, now)
+	}
+	if !s.hooksDone(svc, p, now) {
+		return
+	}
+	s.complete(svc, p, now)
+}
+
+// complete marks p COMPLETED and its service deployment SUCCESSFUL, and a rollback to it
+// ROLLBACK_SUCCESSFUL.
+func (s *Sim) complete(svc *service, p *deployment, now time.Time) {
+	p.rolloutState, p.rolloutReason, p.updatedAt = rolloutCompleted, "ECS deployment "+p.id+" completed.", now
+	p.completed = true
+	p.stage, p.hooks = stageCleanUp, nil
+	if p.sdStatus == "IN_PROGRESS" || p.sdStatus == "ROLLBACK_IN_PROGRESS" || p.sdStatus == "STOPPED" {
+		p.sdStatus, p.sdReason, p.finishedAt = "SUCCESSFUL", "", now
+	}
+	for _, h := range svc.history {
+		if h.rollbackTo == p && h.sdStatus == "ROLLBACK_IN_PROGRESS" {
+			h.sdStatus, h.finishedAt, h.sdReason = "ROLLBACK_SUCCESSFUL", now, h.rollbackDone
+		}
+	}
+	svc.addEvent("(service %s) (deployment %s) deployment completed.", svc.name, p.id)
+	svc.addEvent("(service %s) has reached a steady state.", svc.name)
+	s.logf("ecssim: service %s: deployment %s COMPLETED", svc.name, p.id)
+}
+
+// rollingStages runs the stages before a rolling deployment's scale-up (their hooks hold
+// it); it reports whether p has reached SCALE_UP.
+func (s *Sim) rollingStages(svc *service, p *deployment, now time.Time) bool {
+	for {
+		if !s.hooksDone(svc, p, now) {
+			return false
+		}
+		switch p.stage {
+		case "":
+			s.enterStage(svc, p, stageReconcile, stageReconcile, now)
+		case stageReconcile:
+			s.enterStage(svc, p, stagePreScaleUp, stagePreScaleUp, now)
+		case stagePreScaleUp:
+			s.enterStage(svc, p, stageScaleUp, stageScaleUp, now)
+			return true
+		default:
+			return true
+		}
+	}
+}
+
+// scheduleRolling runs one step of the rolling update.
+func (s *Sim) scheduleRolling(svc *service, p *deployment, now time.Time) {
+	if p.rolloutState == rolloutInProgress && !s.rollingStages(svc, p, now) {
+		return
+	}
 	D := svc.desired
 	maxTasks := int(D) * int(svc.maxPct) / 100
 	minHealthy := (int(D)*int(svc.minPct) + 99) / 100
@@ -204,50 +306,6 @@ func (s *Sim) schedule(svc *service, now time.Time) {
 		}
 	}
 
-	// Older deployments without tasks leave the list.
-	kept := svc.deployments[:1]
-	for _, d := range svc.deployments[1:] {
-		has := false
-		for _, t := range svc.tasks {
-			if t.dep == d && t.live() {
-				has = true
-				break
-			}
-		}
-		if has {
-			kept = append(kept, d)
-			continue
-		}
-		d.status, d.updatedAt = depInactive, now
-		s.logf("ecssim: service %s: deployment %s INACTIVE", svc.name, d.id)
-	}
-	svc.deployments = kept
-
-	// Completion: our tasks all healthy and nothing else left.
-	if p.rolloutState == rolloutInProgress && len(svc.deployments) == 1 {
-		ready := 0
-		for _, t := range svc.tasks {
-			if t.dep == p && t.wanted() && t.healthy {
-				ready++
-			}
-		}
-		if ready == int(D) && primaryWanted == int(D) {
-			p.rolloutState, p.rolloutReason, p.updatedAt = rolloutCompleted, "ECS deployment "+p.id+" completed.", now
-			p.completed = true
-			if p.sdStatus == "IN_PROGRESS" || p.sdStatus == "ROLLBACK_IN_PROGRESS" || p.sdStatus == "STOPPED" {
-				p.sdStatus, p.sdReason, p.finishedAt = "SUCCESSFUL", "", now
-			}
-			for _, h := range svc.history {
-				if h.rollbackTo == p && h.sdStatus == "ROLLBACK_IN_PROGRESS" {
-					h.sdStatus, h.finishedAt = "ROLLBACK_SUCCESSFUL", now
-					h.sdReason = "Service deployment rolled back because the circuit breaker threshold was exceeded."
-				}
-			}
-			svc.addEvent("(service %s) (deployment %s) deployment completed.", svc.name, p.id)
-			svc.addEvent("(service %s) has reached a steady state.", svc.name)
-			s.logf("ecssim: service %s: deployment %s COMPLETED", svc.name, p.id)
-		}
-	}
 }
 
 // checkBreaker fails the primary deployment when its failed tasks reach the circuit breaker
@@ -266,34 +324,15 @@ func (s *Sim) checkBreaker(svc *service, p *deployment, now time.Time) {
 	s.logf("ecssim: service %s: deployment %s FAILED", svc.name, p.id)
 	var target *deployment
 	if svc.breaker.Rollback {
-		for i := len(svc.history) - 1; i >= 0; i-- {
-			if h := svc.history[i]; h != p && h.completed {
-				target = h
-				break
-			}
-		}
+		target = lastCompleted(svc, p)
 	}
 	if target == nil {
 		p.sdStatus, p.sdReason, p.finishedAt = "STOPPED", "Service deployment stopped because the circuit breaker threshold was exceeded.", now
 		return
 	}
-	p.status = depActive
-	p.rollbackTo, p.rollbackAt = target, now
-	p.rollbackReason = "Circuit breaker triggered: tasks failed to start. Rolling back to " + target.id + "."
-	p.sdStatus, p.sdReason = "ROLLBACK_IN_PROGRESS", "Service deployment rolling back because the circuit breaker threshold was exceeded."
-	rest := []*deployment{}
-	for _, d := range svc.deployments {
-		if d != target {
-			d.status = depActive
-			rest = append(rest, d)
-		}
-	}
-	target.status, target.rolloutState, target.updatedAt = depPrimary, rolloutInProgress, now
-	target.rolloutReason = "ECS deployment circuit breaker: rolling back to deploymentId " + target.id + "."
-	svc.deployments = append([]*deployment{target}, rest...)
-	svc.taskDef = target.taskDef
-	svc.addEvent("(service %s) rolling back to deployment %s.", svc.name, target.id)
-	s.logf("ecssim: service %s: rolling back to %s", svc.name, target.id)
+	s.rollBack(svc, p, target, now, "Circuit breaker triggered: tasks failed to start. Rolling back to "+target.id+".",
+		"Service deployment rolling back because the circuit breaker threshold was exceeded.",
+		"Service deployment rolled back because the circuit breaker threshold was exceeded.")
 }
 
 func taskList(ts []*task) string {

@@ -49,6 +49,7 @@ var ops = map[string]opFunc{
 	"DescribeServiceDeployments": opDescribeServiceDeployments,
 	"UpdateTaskProtection":       opUpdateTaskProtection,
 	"GetTaskProtection":          opGetTaskProtection,
+	"ContinueServiceDeployment":  opContinueServiceDeployment,
 }
 
 func (s *Sim) serveHTTP(w http.ResponseWriter, r *http.Request) {
