@@ -25,6 +25,12 @@
 //	     "circuitBreaker": {"enable": true, "rollback": true},         // optional, default off
 //	     "deploymentController": "ECS",                                // or CODE_DEPLOY, EXTERNAL
 //	     "launchType": "FARGATE",
+//	     "strategy": "BLUE_GREEN",                                     // optional: ROLLING (default),
+//	     "bakeTimeInMinutes": 5,                                       // BLUE_GREEN, LINEAR, CANARY;
+//	     "lifecycleHooks": [{"targetType": "PAUSE",                    // these fields as in ECS's
+//	                         "lifecycleStages": ["POST_SCALE_UP"],     // deploymentConfiguration
+//	                         "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"}}],
+//	     "linearConfiguration": null, "canaryConfiguration": null, "earlySuccessCriteria": null,
 //	     "process": {                                                  // optional: real processes
 //	       "argv": ["sidekiq", "-r", "./jobs.rb", "-t", "25"],
 //	       "env": ["REDIS_URL=redis://127.0.0.1:6379/0"],             // added to ecssim's env

@@ -26,7 +26,11 @@ const config = `{
   "services": [
     {"cluster": "prod", "name": "worker", "taskDefinition": "worker:1", "desiredCount": 2,
      "circuitBreaker": {"enable": true, "rollback": true},
-     "process": {"argv": ["sh", "-c", "echo $DYNO > \"$OUT/$DYNO\"; exec sleep 60"], "env": ["OUT=%OUT%"], "hostnameEnv": "DYNO"}}
+     "process": {"argv": ["sh", "-c", "echo $DYNO > \"$OUT/$DYNO\"; exec sleep 60"], "env": ["OUT=%OUT%"], "hostnameEnv": "DYNO"}},
+    {"cluster": "prod", "name": "bg", "taskDefinition": "worker:1", "desiredCount": 1,
+     "strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+     "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"],
+                         "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"}}]}
   ]
 }`
 
@@ -76,6 +80,15 @@ func TestRunServesConfigAndStopsProcesses(t *testing.T) {
 	}
 	if !svc.DeploymentConfiguration.DeploymentCircuitBreaker.Rollback {
 		t.Errorf("circuit breaker config lost: %+v", svc.DeploymentConfiguration)
+	}
+	bg, err := api.DescribeServices(ctx, &awsecs.DescribeServicesInput{Cluster: aws.String("prod"), Services: []string{"bg"}})
+	if err != nil || len(bg.Services) != 1 {
+		t.Fatalf("describe bg: %+v, %v", bg, err)
+	}
+	if dc := bg.Services[0].DeploymentConfiguration; dc.Strategy != ecstypes.DeploymentStrategyBlueGreen || aws.ToInt32(dc.BakeTimeInMinutes) != 5 ||
+		len(dc.LifecycleHooks) != 1 || dc.LifecycleHooks[0].TargetType != ecstypes.DeploymentLifecycleHookTargetTypePause ||
+		aws.ToInt32(dc.LifecycleHooks[0].TimeoutConfiguration.TimeoutInMinutes) != 60 {
+		t.Errorf("bg deployment configuration = %+v", dc)
 	}
 	var hosts []string
 	for time.Now().Before(deadline) {
@@ -127,6 +140,12 @@ func TestRunRejectsBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"clusterz": []}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badHook := filepath.Join(dir, "bad-hook.json")
+	if err := os.WriteFile(badHook, []byte(`{"clusters": ["c"], "taskDefinitions": [{"family": "w", "containerDefinitions": [{"name": "w", "image": "w"}]}],
+  "services": [{"cluster": "c", "name": "s", "taskDefinition": "w", "strategy": "BLUE_GREEN",
+    "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["PRODUCTION_TRAFFIC_SHIFT"]}]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -137,6 +156,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"bad time scale", []string{"--time-scale", "0"}, 2, "--time-scale must be positive"},
 		{"missing config", []string{"--config", filepath.Join(dir, "missing.json")}, 1, "no such file"},
 		{"unknown config field", []string{"--config", bad}, 1, `unknown field "clusterz"`},
+		{"PAUSE hook at a traffic shift", []string{"--config", badHook}, 1, "PAUSE hooks cannot be configured at the PRODUCTION_TRAFFIC_SHIFT stage"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,13 @@ type ServiceConfig struct {
 	DeploymentController  string          `json:"deploymentController"`
 	LaunchType            string          `json:"launchType"`
 	Process               *ProcessConfig  `json:"process"`
+	// Strategy and the fields after it are deploymentConfiguration's, in ECS's JSON shape.
+	Strategy             string                `json:"strategy"`
+	BakeTimeInMinutes    *int32                `json:"bakeTimeInMinutes"`
+	LifecycleHooks       []LifecycleHook       `json:"lifecycleHooks"`
+	LinearConfiguration  *LinearConfiguration  `json:"linearConfiguration"`
+	CanaryConfiguration  *CanaryConfiguration  `json:"canaryConfiguration"`
+	EarlySuccessCriteria *EarlySuccessCriteria `json:"earlySuccessCriteria"`
 }
 
 // ProcessConfig is a ProcessTemplate in a Config.
@@ -125,6 +132,9 @@ func (s *Sim) Apply(c *Config) error {
 			Cluster: sc.Cluster, Name: sc.Name, TaskDefinition: sc.TaskDefinition, DesiredCount: sc.DesiredCount,
 			MinimumHealthyPercent: sc.MinimumHealthyPercent, MaximumPercent: sc.MaximumPercent,
 			CircuitBreaker: sc.CircuitBreaker, DeploymentController: sc.DeploymentController, LaunchType: sc.LaunchType,
+			Strategy: sc.Strategy, BakeTimeInMinutes: sc.BakeTimeInMinutes, LifecycleHooks: sc.LifecycleHooks,
+			LinearConfiguration: sc.LinearConfiguration, CanaryConfiguration: sc.CanaryConfiguration,
+			EarlySuccessCriteria: sc.EarlySuccessCriteria,
 		}
 		if p := sc.Process; p != nil {
 			spec.Process = &ProcessTemplate{

@@ -7,7 +7,8 @@
 //
 // CreateCluster, DescribeClusters, DescribeServices, UpdateService, DescribeTaskDefinition,
 // RegisterTaskDefinition, ListTasks, DescribeTasks, StopTask, ListServiceDeployments,
-// DescribeServiceDeployments, UpdateTaskProtection and GetTaskProtection. Anything else answers UnknownOperationException. Services are
+// DescribeServiceDeployments, ContinueServiceDeployment, UpdateTaskProtection and
+// GetTaskProtection. Anything else answers UnknownOperationException. Services are
 // created through the Go API (CreateService) or the ecssim command's config file.
 //
 // # What it models
@@ -65,6 +66,43 @@
 //     (TaskFailedToStart, "CannotStartContainerError: initProcessEnabled is true but the
 //     init (tini …) is not installed") rather than running without its init. Without
 //     PID1Semantics tini still runs and forwards signals, but is not PID 1 (it warns so).
+//   - Strategies (deploymentConfiguration.strategy, bakeTimeInMinutes, lifecycleHooks,
+//     linearConfiguration, canaryConfiguration, earlySuccessCriteria; set by UpdateService,
+//     field by field, or ServiceSpec; validated as ECS does: hooks only at the hook stages,
+//     PAUSE not at TEST_/PRODUCTION_TRAFFIC_SHIFT, AWS_LAMBDA needs hookTargetArn and
+//     roleArn, timeouts 1–1440 min (default 1440, action ROLLBACK), bake 0–1440, linear
+//     step 3–100 % (10, bake 6), canary 0.1–100 % (5, bake 10), early success only with
+//     ROLLING and at least minimumHealthyPercent). A deployment keeps the settings it was
+//     made with. The service's first deployment (CreateService) starts directly, with no
+//     stages or hooks. BLUE_GREEN, LINEAR and CANARY deployments (no load balancer needed
+//     here, unlike ECS for linear/canary) go RECONCILE_SERVICE → PRE_SCALE_UP → SCALE_UP
+//     (green starts at the full desired count beside blue, ignoring maximumPercent, and
+//     failed green tasks are replaced) → POST_SCALE_UP (once green is all healthy) →
+//     TEST_TRAFFIC_SHIFT → POST_TEST_TRAFFIC_SHIFT → PRODUCTION_TRAFFIC_SHIFT (100 % at once;
+//     linear steps of stepPercent each followed by its bake; canary canaryPercent, its
+//     bake, then 100 %; PRE_PRODUCTION_TRAFFIC_SHIFT hooks run before every step and are
+//     reported as stage PRODUCTION_TRAFFIC_SHIFT) → POST_PRODUCTION_TRAFFIC_SHIFT →
+//     BAKE_TIME (blue keeps running) → CLEAN_UP (every blue task is stopped as the
+//     scheduler does: SIGTERM, SIGKILL after the stop timeout; protected ones wait) →
+//     COMPLETED / SUCCESSFUL. Weights show as requestedProductionTrafficWeight in
+//     DescribeServiceDeployments. ROLLING deployments run RECONCILE_SERVICE and
+//     PRE_SCALE_UP (whose hooks hold them before any task starts), SCALE_UP (the rolling
+//     update) and POST_SCALE_UP (hooks hold the completion), then CLEAN_UP.
+//   - Hooks: at each stage a hook listed for it runs; AWS_LAMBDA hooks are not invoked and
+//     succeed at once; a PAUSE hook is AWAITING_ACTION (lifecycleHookDetails of
+//     DescribeServiceDeployments lists the current stage's hooks, with hookId, expiresAt
+//     and timeoutAction) until ContinueServiceDeployment CONTINUE (SUCCEEDED) or ROLLBACK
+//     (FAILED), or its timeout (TIMED_OUT, then its action). A rollback makes the most
+//     recent COMPLETED deployment PRIMARY again and reconciles the rolling way (green is
+//     stopped, blue kept): ROLLBACK_IN_PROGRESS → ROLLBACK_SUCCESSFUL with rollback.reason;
+//     without such a deployment ours is STOPPED. The circuit breaker works the same way for
+//     every strategy. ContinueServiceDeployment: unknown ARN ServiceDeploymentNotFoundException,
+//     unknown hookId InvalidParameterException, hook or deployment no longer waiting
+//     ConflictException (these codes are ecssim's choice where AWS does not say).
+//   - Early success (ROLLING): the rollout is COMPLETED (service deployment SUCCESSFUL) once
+//     ceil(desired × healthyPercent / 100) new tasks are healthy; with BLOCKING also only once
+//     the old tasks are gone, with DEFERRED at once: the old deployment stays ACTIVE beside
+//     the COMPLETED one and its tasks are stopped afterwards.
 //   - Task scale-in protection: UpdateTaskProtection (1–10 tasks, expiresInMinutes 1–2880,
 //     default 120, every enabling call resets the expiry) and GetTaskProtection (up to 100
 //     tasks; none lists the cluster's protected tasks). A task that does not exist or is not
