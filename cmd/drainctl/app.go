@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drainctl/drainctl/internal/exitcode"
 	"io"
 	"runtime/debug"
 	"strings"
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 			}
 		}
 	}
+	if len(args) == 2 && (args[1] == "--version" || args[1] == "-version" || args[1] == "-v") {
+		args = []string{args[0], "version"}
+	}
 	err := checkCommandName(app, args)
 	if err == nil {
 		err = app.RunContext(ctx, args)
@@ -70,15 +74,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 // checkCommandName turns an unknown subcommand into a usage error (urfave/cli would print a help
 // error with its own exit code).
 func checkCommandName(app *cli.App, args []string) error {
-	if len(args) < 2 || strings.HasPrefix(args[1], "-") || args[1] == "help" {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 		return nil
 	}
+	name := args[1]
+	if name == "help" || name == "h" {
+		if len(args) < 3 || strings.HasPrefix(args[2], "-") {
+			return nil
+		}
+		name = args[2]
+	}
 	for _, c := range app.Commands {
-		if c.HasName(args[1]) {
+		if c.HasName(name) {
 			return nil
 		}
 	}
-	return &exitError{code: exitUsage, err: fmt.Errorf("unknown command %q", args[1]), hint: "run 'drainctl --help' for the commands"}
+	return &exitError{code: exitUsage, err: fmt.Errorf("unknown command %q: the commands are %s", name, commandNames(app)),
+		hint: "run 'drainctl --help' for what each does"}
 }
 
 // cliMu serialises urfave/cli's parsing between concurrent runs.
@@ -105,16 +117,79 @@ func newApp(stdout, stderr io.Writer, getenv env) *cli.App {
 		EnableBashCompletion: false,
 		// Exit codes are mapped in one place (exit.go); urfave/cli must not call os.Exit.
 		ExitErrHandler:        func(*cli.Context, error) {},
-		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitCodesHelp + "\n",
+		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitcode.Help() + "\n",
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &exitError{code: exitUsage, err: err, hint: "see 'drainctl --help'"}
 		},
 		Commands: commands(getenv),
 	}
 	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return flagError(c, err) }
 	}
 	return app
+}
+
+// flagError turns urfave/cli's flag errors into one line that names the fix: the closest
+// flag of the command for a misspelt one, and the command's usage line as the hint.
+func flagError(c *cli.Command, err error) error {
+	usage, _, _ := strings.Cut(c.UsageText, "\n")
+	hint := fmt.Sprintf("usage: %s (see 'drainctl %s --help')", strings.TrimSpace(usage), c.Name)
+	if c.UsageText == "" {
+		hint = fmt.Sprintf("see 'drainctl %s --help'", c.Name)
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		msg = fmt.Sprintf("unknown flag --%s", name)
+		if best := closestFlag(c, name); best != "" {
+			msg += fmt.Sprintf(": did you mean --%s?", best)
+		}
+	}
+	return &exitError{code: exitUsage, err: errors.New(msg), hint: hint}
+}
+
+// closestFlag is the command's flag nearest to name by edit distance, if it is near enough
+// to be a typo (at most a third of the name's letters differ).
+func closestFlag(c *cli.Command, name string) string {
+	best, bestD := "", len(name)/3+1
+	for _, f := range c.Flags {
+		for _, n := range f.Names() {
+			if d := editDistance(name, n); d < bestD {
+				best, bestD = n, d
+			}
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// commandNames lists the commands for an error naming them.
+func commandNames(app *cli.App) string {
+	var names []string
+	for _, c := range app.Commands {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func commands(getenv env) []*cli.Command {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/drainctl/drainctl/internal/drain"
 	"io"
 	"slices"
 	"strings"
@@ -169,12 +170,9 @@ func liveInputs(c *cli.Context, o opts, u *ui, refs []ecs.ServiceRef, container 
 	if err != nil {
 		return nil, err
 	}
-	states, perr := ec.Preflight(ctx, refs, ecs.PreflightOptions{AllowInProgress: true})
-	if perr != nil {
-		if errors.Is(perr, ecs.ErrNotFound) || errors.Is(perr, ecs.ErrAccessDenied) || len(states) == 0 {
-			return nil, ecsErr(perr)
-		}
-		u.warn("%s", oneLine(perr.Error())) // CODE_DEPLOY and the like: still worth checking
+	states, derr := ec.Describe(ctx, refs)
+	if derr != nil {
+		return nil, ecsErr(derr)
 	}
 	var snap *sidekiq.Snapshot
 	if ro, err := o.redisOptions(); err == nil {
@@ -189,13 +187,14 @@ func liveInputs(c *cli.Context, o opts, u *ui, refs []ecs.ServiceRef, container 
 	}
 	var inputs []check.Input
 	for _, st := range states {
-		if st.TaskDef == nil {
-			return nil, fmt.Errorf("service %s: its task definition %s could not be read", st.Ref, st.TaskDefinition)
+		td, err := ec.TaskDefinition(ctx, st.TaskDefinition)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: read its task definition %s: %w", st.Ref, st.TaskDefinition, err)
 		}
-		in := check.Input{Source: st.TaskDef.ARN, TaskDefinition: taskDefinition(st.TaskDef), Container: container,
-			EntrypointScripts: scripts, LaunchType: launchType, Deployment: deploymentConfig(st)}
-		if in.LaunchType == "" {
-			in.LaunchType = st.LaunchType
+		in := drain.CheckInput(td, st)
+		in.Container, in.EntrypointScripts = container, scripts
+		if launchType != "" {
+			in.LaunchType = launchType
 		}
 		// The container the checks settle on names the exit code that matters.
 		first, err := check.Run(in)
@@ -232,15 +231,11 @@ func liveInputs(c *cli.Context, o opts, u *ui, refs []ecs.ServiceRef, container 
 				u.warn("list running tasks of %s: %v", st.Ref, err)
 			}
 			all = append(all, running...)
-			var tasks []sidekiq.TaskAddress
-			for _, t := range all {
-				tasks = append(tasks, taskAddress(task(t)))
-			}
 			for _, p := range snap.Processes {
 				if p.HashExists {
 					continue
 				}
-				if _, ok := sidekiq.MatchTask(p, tasks); ok {
+				if _, ok := drain.MatchTask(p, all); ok {
 					live.VanishedProcesses++
 					live.Vanished = append(live.Vanished, p.Identity)
 				}

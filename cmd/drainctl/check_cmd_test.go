@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/drainctl/drainctl/internal/report"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +44,7 @@ func TestCheckFiles(t *testing.T) {
 			}
 			var doc struct {
 				Schema   string `json:"schema"`
+				Kind     string `json:"kind"`
 				ExitCode int    `json:"exit_code"`
 				Findings []struct {
 					Code     string `json:"code"`
@@ -52,8 +54,8 @@ func TestCheckFiles(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &doc); err != nil {
 				t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 			}
-			if doc.Schema != "drainctl.check/v1" || doc.ExitCode != tt.wantCode {
-				t.Errorf("schema %q exit_code %d, want drainctl.check/v1 and %d", doc.Schema, doc.ExitCode, tt.wantCode)
+			if doc.Schema != report.Schema || doc.Kind != "check" || doc.ExitCode != tt.wantCode {
+				t.Errorf("schema %q kind %q exit_code %d, want %s, check and %d", doc.Schema, doc.Kind, doc.ExitCode, report.Schema, tt.wantCode)
 			}
 			got := map[string]bool{}
 			for _, f := range doc.Findings {

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"os/signal"
+	"syscall"
+
+	"github.com/rogpeppe/go-internal/testscript"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -49,12 +53,28 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
+// TestMain also makes the test binary the `drainctl` command of the testscript files
+// (testdata/script), run as a process of its own.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	testscript.Main(cleanupM{m}, map[string]func(){
+		"drainctl": func() {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// cleanupM removes the built binary once the tests ran.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	code := c.m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
-	os.Exit(code)
+	return code
 }
 
 // runBinary runs the built drainctl with the SDK's environment pointing at the simulator.

@@ -4,32 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drainctl/drainctl/internal/exitcode"
 )
 
-// Exit codes: the one table, documented in README.md and in `drainctl --help`.
+// Exit codes, from internal/exitcode: the one table the code, --help and README.md read.
 const (
-	exitOK             = 0   // succeeded (also when jobs had to be rescued: nothing was lost)
-	exitFailure        = 1   // unexpected failure
-	exitUsage          = 2   // usage or bad input; nothing was changed
-	exitDrainTimeout   = 3   // drain timed out with --on-timeout fail
-	exitRolloutFailed  = 4   // rollout failed or was rolled back
-	exitRolloutTimeout = 5   // rollout timed out (it may still be running)
-	exitLocked         = 6   // another run holds the lock
-	exitCheckFindings  = 7   // drainctl check found errors (or warnings with --strict)
-	exitInterrupted    = 130 // interrupted (SIGINT/SIGTERM)
+	exitOK             = int(exitcode.OK)
+	exitFailure        = int(exitcode.Failure)
+	exitUsage          = int(exitcode.Usage)
+	exitDrainTimeout   = int(exitcode.DrainTimeout)
+	exitRolloutFailed  = int(exitcode.RolloutFailed)
+	exitRolloutTimeout = int(exitcode.RolloutTimeout)
+	exitLocked         = int(exitcode.Locked)
+	exitCheckFindings  = int(exitcode.CheckFindings)
+	exitInterrupted    = int(exitcode.Interrupted)
 )
-
-// exitCodesHelp is printed by --help.
-const exitCodesHelp = `EXIT CODES:
-   0    succeeded (also when jobs had to be rescued: nothing was lost)
-   1    unexpected failure
-   2    usage or bad input (nothing was changed)
-   3    drain timed out with --on-timeout fail
-   4    rollout failed or was rolled back
-   5    rollout timed out (it may still be running)
-   6    another run holds the lock
-   7    check found errors (or warnings with --strict)
-   130  interrupted`
 
 // exitError carries an exit code with the error that caused it.
 type exitError struct {

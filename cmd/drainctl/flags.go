@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/drainctl/drainctl/internal/report"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -37,6 +38,13 @@ func durFlag(name string, value time.Duration, usage string) *cli.DurationFlag {
 	return &cli.DurationFlag{Name: name, Value: value, Usage: usage, EnvVars: []string{envName(name)}}
 }
 
+// outputFlag is --output, -o for short, as in kubectl and the AWS CLI.
+func outputFlag() *cli.StringFlag {
+	f := strFlag("output", "text", "result format on stdout: text, json or markdown (md), any case")
+	f.Aliases = []string{"o"}
+	return f
+}
+
 // Flag groups, shared by the commands.
 func redisFlags() []cli.Flag {
 	return []cli.Flag{
@@ -69,7 +77,7 @@ func selectionFlags() []cli.Flag {
 
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		strFlag("output", "text", "result format on stdout: text, json or markdown"),
+		outputFlag(),
 		strFlag("report", "", "also write the result to this file; the format follows the extension (.json, .md, .txt)"),
 		strFlag("log-format", "text", "format of log lines on stderr: text or json"),
 		boolFlag("no-color", false, "no colours (also $NO_COLOR)"),
@@ -283,8 +291,11 @@ const (
 
 // outputFormat reads --output.
 func (o opts) outputFormat() (format, error) {
-	v, err := o.oneOf("output", "text", "json", "markdown")
-	return format(v), err
+	f, err := report.ParseFormat(o.str("output"))
+	if err != nil {
+		return "", usageErr("--output: %w", err)
+	}
+	return format(f), nil
 }
 
 // reportFile reads --report and the format its extension names.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/drainctl/drainctl/internal/testenv"
 	"github.com/redis/go-redis/v9"
@@ -124,7 +125,7 @@ func scenarioStatus(t *testing.T, v testenv.SidekiqVersion) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if st.Schema != statusSchema || len(st.Processes) != 1 || st.Processes[0].Identity != w.identity || st.Processes[0].Busy != 1 {
+	if st.Schema != report.Schema || st.DocKind != "status" || len(st.Processes) != 1 || st.Processes[0].Identity != w.identity || st.Processes[0].Busy != 1 {
 		t.Errorf("processes = %+v, want only %s busy 1", st.Processes, w.identity)
 	}
 	if len(st.Jobs) != 1 || st.Jobs[0].JID != jid || st.Jobs[0].Class != "SleepJob" || st.Jobs[0].Queue != "status" || len(st.Jobs[0].Args) != 0 {
@@ -345,7 +346,7 @@ func scenarioRescue(t *testing.T, v testenv.SidekiqVersion) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if len(rep.Processes) != 1 || rep.Processes[0].State != "suspected" || len(rep.Jobs) != 1 ||
+	if rep.Schema != report.Schema || rep.DocKind != "rescue" || len(rep.Processes) != 1 || rep.Processes[0].State != "suspected" || len(rep.Jobs) != 1 ||
 		rep.Jobs[0].JID != jid || rep.Jobs[0].Outcome != string(sidekiq.OutcomeWouldPush) {
 		t.Errorf("dry run = %+v, want the suspected process and its job would-push", rep)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -154,27 +155,42 @@ func (u *ui) observer() drain.Observer {
 	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == formatJSON, Color: u.color})
 }
 
-// runReport renders a drain.Result (deploy and drain) in every format, and writes the
-// CI extras (step summary, annotations).
-func (u *ui) runReport(res drain.Result, command string) error {
-	rep := report.FromResult(res, report.Options{Command: command, Version: versionString(), ShowArgs: u.showArgs, Color: u.color})
-	r := func(w io.Writer, f format) error {
-		switch f {
-		case formatJSON:
-			return report.WriteJSON(w, rep)
-		case formatMarkdown:
-			return report.WriteMarkdown(w, rep)
-		}
-		return report.WriteText(w, rep, report.Options{Command: command, Version: versionString(), ShowArgs: u.showArgs, Color: u.color && w == u.stdout && isTerminal(u.stdout)})
+// checkReportPath makes sure --report can be written before anything else happens.
+func (u *ui) checkReportPath() error {
+	if u.reportPath == "" {
+		return nil
 	}
-	err := u.emit(r)
+	if err := report.CheckPath(u.reportPath); err != nil {
+		return usageErr("--report: %w", err)
+	}
+	return nil
+}
+
+// runReport renders a drain.Result (deploy, drain and quiet): on stdout unless toStdout is
+// false, to --report always, and the CI extras (step summary, annotations).
+func (u *ui) runReport(res drain.Result, command string, toStdout bool) error {
+	ro := report.Options{Command: command, Version: versionString(), ShowArgs: u.showArgs}
+	rep := report.FromResult(res, ro)
+	var errs []error
+	if toStdout {
+		so := ro
+		so.Color = u.color && isTerminal(u.stdout)
+		if err := report.Write(u.stdout, report.Format(u.out), &rep, so); err != nil {
+			errs = append(errs, fmt.Errorf("write the result: %w", err))
+		}
+	}
+	if u.reportPath != "" {
+		if err := report.WriteFile(u.reportPath, &rep, ro); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if serr := report.AppendStepSummary(u.getenv, rep); serr != nil {
 		u.warn("append to $%s: %v", report.StepSummaryEnv, serr)
 	}
 	if aerr := report.WriteAnnotations(u.stderr, u.getenv, rep); aerr != nil {
 		u.warn("write annotations: %v", aerr)
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // slogObserver writes the Runner's events as slog records (--log-format json).

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
 )
-
-// rescueSchema names the JSON document `drainctl rescue --output json` prints.
-const rescueSchema = "drainctl.rescue/v1"
 
 const rescueDescription = `rescue finds Sidekiq processes that died with jobs in flight (SIGKILL, OOM, a host
 gone) and pushes those jobs back to their queues, exactly once per jid (a marker in Redis
@@ -54,38 +48,8 @@ func rescueCommand(getenv env) *cli.Command {
 	}
 }
 
-type rescueReport struct {
-	Schema    string          `json:"schema"`
-	At        time.Time       `json:"at"`
-	Redis     string          `json:"redis_url"`
-	DryRun    bool            `json:"dry_run"`
-	Processes []rescueProcess `json:"processes"`
-	Jobs      []rescueJob     `json:"jobs"`
-	Counts    map[string]int  `json:"counts"`
-	Notes     []string        `json:"notes,omitempty"`
-	Warnings  []string        `json:"warnings,omitempty"`
-}
-
-type rescueProcess struct {
-	Identity string    `json:"identity"`
-	Hostname string    `json:"hostname"`
-	LastBeat time.Time `json:"last_beat,omitzero"`
-	// State is dead (proven), suspected (stale beat, not proven), alive (it beat again),
-	// gone (left cleanly) or expired (dead before this run: its jobs are no longer visible).
-	State       string `json:"state"`
-	Evidence    string `json:"evidence,omitempty"`
-	JobsVisible int    `json:"jobs_visible"`
-}
-
-type rescueJob struct {
-	JID     string          `json:"jid"`
-	Class   string          `json:"class"`
-	Queue   string          `json:"queue"`
-	Process string          `json:"process"`
-	Outcome string          `json:"outcome"`
-	Reason  string          `json:"reason,omitempty"`
-	Args    json.RawMessage `json:"args,omitempty"`
-}
+// rescueReport is the rescue document; the tests decode `rescue --output json` into it.
+type rescueReport = report.Rescue
 
 func runRescue(c *cli.Context, getenv env) error {
 	o, u, ro, sel, selGiven, err := fleetFlags(c, getenv)
@@ -123,7 +87,7 @@ func runRescue(c *cli.Context, getenv env) error {
 		return err
 	}
 	now := time.Now()
-	rep := rescueReport{Schema: rescueSchema, At: now, Redis: ro.Redacted(), DryRun: dryRun, Processes: []rescueProcess{}, Jobs: []rescueJob{}, Counts: map[string]int{}}
+	rep := report.NewRescue(now, ro.Redacted(), dryRun)
 
 	// Candidates: listed processes whose heartbeat expired, or is older than --stale-after.
 	var expired, suspects []sidekiq.Process
@@ -145,7 +109,7 @@ func runRescue(c *cli.Context, getenv env) error {
 	procIdx := map[string]int{}
 	addProc := func(p sidekiq.Process, state, evidence string, jobs int) {
 		procIdx[p.Identity] = len(rep.Processes)
-		rep.Processes = append(rep.Processes, rescueProcess{Identity: p.Identity, Hostname: p.Hostname, LastBeat: p.Beat,
+		rep.Processes = append(rep.Processes, report.RescueProcess{Identity: p.Identity, Hostname: p.Hostname, LastBeat: p.Beat,
 			State: state, Evidence: evidence, JobsVisible: jobs})
 	}
 	for _, p := range expired {
@@ -223,7 +187,7 @@ func runRescue(c *cli.Context, getenv env) error {
 	if len(orphans) > 0 {
 		res, rerr := cl.Rescue(ctx, orphans, sidekiq.RescueOptions{DryRun: dryRun, Dead: dead})
 		for _, jr := range res.Jobs {
-			rj := rescueJob{JID: jr.Job.JID, Class: jr.Job.Class, Queue: jr.Job.Queue, Process: jr.Job.Process, Outcome: string(jr.Outcome), Reason: jr.Reason}
+			rj := report.RescueJob{JID: jr.Job.JID, Class: jr.Job.Class, Queue: jr.Job.Queue, Process: jr.Job.Process, Outcome: string(jr.Outcome), Reason: jr.Reason}
 			if u.showArgs {
 				rj.Args = jr.Job.Args
 			}
@@ -243,7 +207,7 @@ func runRescue(c *cli.Context, getenv env) error {
 	if n := rep.Counts[string(sidekiq.OutcomePushed)]; n > 0 {
 		u.warn("%d job(s) of dead processes were requeued: fix what killed them (drainctl check)", n)
 	}
-	if err := u.emit(func(w io.Writer, f format) error { return writeRescue(w, f, rep) }); err != nil {
+	if err := u.emitDoc(rep); err != nil {
 		return err
 	}
 	if n := rep.Counts[string(sidekiq.OutcomeError)]; n > 0 {
@@ -289,81 +253,4 @@ func filterSelected(ps []sidekiq.Process, sel sidekiq.Selector) []sidekiq.Proces
 		}
 	}
 	return out
-}
-
-func writeRescue(w io.Writer, f format, rep rescueReport) error {
-	var b bytes.Buffer
-	switch f {
-	case formatJSON:
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	case formatMarkdown:
-		title := "drainctl rescue"
-		if rep.DryRun {
-			title += " (dry run)"
-		}
-		fmt.Fprintf(&b, "### %s\n\n%s — redis `%s`\n", title, rescueSummary(rep), rep.Redis)
-		if len(rep.Processes) > 0 {
-			fmt.Fprintln(&b, "\n| Process | State | Last beat | Jobs seen | Evidence |\n|---|---|---|---|---|")
-			for _, p := range rep.Processes {
-				fmt.Fprintf(&b, "| `%s` | %s | %s | %d | %s |\n", p.Identity, p.State, fmtTime(p.LastBeat), p.JobsVisible, mdCell(p.Evidence))
-			}
-		}
-		if len(rep.Jobs) > 0 {
-			fmt.Fprintln(&b, "\n| JID | Class | Queue | Process | Outcome | Reason |\n|---|---|---|---|---|---|")
-			for _, j := range rep.Jobs {
-				fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %s | %s |\n", j.JID, mdCell(j.Class), mdCell(j.Queue), j.Process, j.Outcome, mdCell(j.Reason))
-			}
-		}
-		for _, n := range append(rep.Notes, rep.Warnings...) {
-			fmt.Fprintf(&b, "\n- %s", n)
-		}
-		b.WriteString("\n")
-	default:
-		title := "drainctl rescue"
-		if rep.DryRun {
-			title += " (dry run: nothing was changed)"
-		}
-		fmt.Fprintf(&b, "%s: %s (redis %s)\n", title, rescueSummary(rep), rep.Redis)
-		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		if len(rep.Processes) > 0 {
-			fmt.Fprintln(&b, "\nProcesses without a heartbeat:")
-			fmt.Fprintln(tw, "  IDENTITY\tSTATE\tLAST BEAT\tJOBS SEEN\tEVIDENCE")
-			for _, p := range rep.Processes {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", p.Identity, p.State, fmtTime(p.LastBeat), p.JobsVisible, dash(p.Evidence))
-			}
-			tw.Flush()
-		}
-		if len(rep.Jobs) > 0 {
-			fmt.Fprintln(&b, "\nJobs:")
-			fmt.Fprintln(tw, "  JID\tCLASS\tQUEUE\tPROCESS\tOUTCOME\tREASON")
-			for _, j := range rep.Jobs {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", j.JID, j.Class, j.Queue, j.Process, j.Outcome, dash(j.Reason))
-			}
-			tw.Flush()
-		}
-		for _, n := range rep.Notes {
-			fmt.Fprintf(&b, "\nnote: %s\n", n)
-		}
-	}
-	_, err := w.Write(b.Bytes())
-	return err
-}
-
-func rescueSummary(rep rescueReport) string {
-	if len(rep.Processes) == 0 {
-		return "no dead process found"
-	}
-	var parts []string
-	for _, k := range []sidekiq.Outcome{sidekiq.OutcomePushed, sidekiq.OutcomeWouldPush, sidekiq.OutcomeAlreadyRescued, sidekiq.OutcomeQueued,
-		sidekiq.OutcomeScheduled, sidekiq.OutcomeRetry, sidekiq.OutcomeRunning, sidekiq.OutcomeSuperFetch, sidekiq.OutcomeInvalid, sidekiq.OutcomeError} {
-		if n := rep.Counts[string(k)]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, k))
-		}
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "no job to requeue")
-	}
-	return fmt.Sprintf("%d process(es) without a heartbeat; jobs: %s", len(rep.Processes), strings.Join(parts, ", "))
 }

@@ -3,9 +3,11 @@ package drain
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
@@ -30,13 +32,32 @@ const (
 	OnRolloutFailureLeave = "leave"
 )
 
+// StrategyName names an ordering of the phases.
+type StrategyName string
+
+// The strategies.
+const (
+	// StrategyDrainFirst quiets the selection, waits for its jobs, then deploys: nothing is
+	// lost, at the price of a processing gap from the quiet to the first new worker.
+	StrategyDrainFirst StrategyName = "drain-first"
+	// StrategyDrainOnly is `drainctl drain`: quiet and wait, no ECS.
+	StrategyDrainOnly StrategyName = "drain"
+	// StrategyQuietOnly is `drainctl quiet`: quiet and wait for the acknowledgement.
+	StrategyQuietOnly StrategyName = "quiet"
+)
+
+// Strategy is the strategy a run used and why.
+type Strategy struct {
+	Name   StrategyName `json:"name"`
+	Reason string       `json:"reason,omitempty"`
+}
+
 // Defaults for zero Config fields.
 const (
 	DefaultDrainTimeout   = 10 * time.Minute
 	DefaultRolloutTimeout = 15 * time.Minute
 	DefaultExitTimeout    = 3 * time.Minute
 	DefaultPollInterval   = 2 * time.Second
-	DefaultAckTimeout     = 30 * time.Second
 	DefaultStaleAfter     = 30 * time.Second
 	DefaultLockTTL        = 60 * time.Second
 )
@@ -44,18 +65,30 @@ const (
 // Config is one run's settings. The zero value of each field is usable; Runner.Run fills the
 // defaults documented on each field.
 type Config struct {
+	// Strategy orders the phases. Empty means StrategyDrainFirst when services are given,
+	// else StrategyDrainOnly.
+	Strategy StrategyName
+	// Services are the ECS services to deploy; empty for drain and quiet.
+	Services []ecs.ServiceRef
+	// NoWait makes the quiet strategy return once the signals are sent.
+	NoWait bool
+	// AllowInProgress proceeds (with a warning) when a rollout is already running on a
+	// service, instead of refusing.
+	AllowInProgress bool
 	// DrainTimeout bounds the wait for in-flight jobs after quiet. Zero means 10m; negative
 	// means no limit.
 	DrainTimeout time.Duration
-	// OnTimeout is the drain-timeout policy. Empty means OnTimeoutDeploy.
+	// OnTimeout is the drain-timeout policy. Empty means OnTimeoutDeploy (OnTimeoutFail for
+	// StrategyDrainOnly, which has no deploy step).
 	OnTimeout OnTimeout
 	// RolloutTimeout bounds the rollout watch. Zero means 15m; negative means no limit.
 	RolloutTimeout time.Duration
 	// ExitTimeout bounds the wait for the old processes to leave after the rollout. Zero
 	// means 3m (the 60 s heartbeat expiry proves death; ECS evidence proves it sooner).
 	ExitTimeout time.Duration
-	// AckTimeout bounds the wait for every process to acknowledge quiet. Zero means 30s
-	// (two 10 s heartbeats of Sidekiq 7 plus margin); unacknowledged processes are warned about.
+	// AckTimeout bounds the wait for every process to acknowledge quiet. Zero means what the
+	// selection's heartbeats need (Sidekiq acknowledges within two beats: about 15 s on 6.x,
+	// 27 s on 7+) plus one poll interval.
 	AckTimeout time.Duration
 	// PollInterval is the time between polls of Redis and ECS. Zero means 2s.
 	PollInterval time.Duration
@@ -75,13 +108,10 @@ type Config struct {
 	OnRolloutFailure string
 	// Strict turns preflight warnings into refusals.
 	Strict bool
-	// Select picks the processes to drain from the fleet when the user gave selectors
-	// (built from sidekiq.Selector). Nil means the default: the processes running in the
-	// services' own tasks, placed with Match.
-	Select func(snap *sidekiq.Snapshot) ([]sidekiq.Process, error)
-	// Match places a process in one of the tasks (sidekiq.MatchTask through an adapter).
-	// Required when Select is nil.
-	Match func(p sidekiq.Process, tasks []Task) (Task, bool)
+	// Selector picks the processes to drain when the user gave selectors. Nil means the
+	// default of a deploy: the processes running in the services' own tasks; drain and quiet
+	// require one.
+	Selector *sidekiq.Selector
 	// LockName names the deploy lock. Empty means "deploy:" plus the sorted services.
 	LockName string
 	// LockOwner describes this run in the lock (owner, host, pid, start time).
@@ -110,9 +140,6 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ExitTimeout == 0 {
 		c.ExitTimeout = DefaultExitTimeout
 	}
-	if c.AckTimeout == 0 {
-		c.AckTimeout = DefaultAckTimeout
-	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -125,8 +152,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.CleanupTimeout == 0 {
 		c.CleanupTimeout = 10 * time.Second
 	}
+	if c.Strategy == "" {
+		c.Strategy = StrategyDrainFirst
+		if len(c.Services) == 0 {
+			c.Strategy = StrategyDrainOnly
+		}
+	}
 	if c.OnTimeout == "" {
 		c.OnTimeout = OnTimeoutDeploy
+		if c.Strategy == StrategyDrainOnly {
+			c.OnTimeout = OnTimeoutFail
+		}
 	}
 	if c.OnRolloutFailure == "" {
 		c.OnRolloutFailure = OnRolloutFailureReplace
@@ -154,23 +190,33 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LockTTL < 3*c.PollInterval {
 		errs = append(errs, fmt.Errorf("lock ttl %v: must be at least three poll intervals (%v)", c.LockTTL, 3*c.PollInterval))
 	}
-	if c.Select == nil && c.Match == nil {
-		errs = append(errs, errors.New("config: Match is required when Select is nil"))
+	switch c.Strategy {
+	case StrategyDrainFirst:
+		if len(c.Services) == 0 {
+			errs = append(errs, errors.New("no service given (use --service)"))
+		}
+	case StrategyDrainOnly, StrategyQuietOnly:
+		if c.Strategy == StrategyDrainOnly && c.OnTimeout == OnTimeoutDeploy {
+			errs = append(errs, errors.New("on-timeout deploy: drain has no deploy step; use fail or stop (or drainctl deploy)"))
+		}
+		if c.Selector == nil {
+			errs = append(errs, errors.New("no processes selected: give --tag, --hostname, --queue, --identity, --label, or --all"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("strategy %q: want %s, %s or %s", c.Strategy, StrategyDrainFirst, StrategyDrainOnly, StrategyQuietOnly))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return c, &PreflightError{Findings: splitLines(err.Error())}
+		return c, usageError(err)
 	}
 	return c, nil
 }
 
-func splitLines(s string) []string { return strings.Split(s, "\n") }
-
 // lockName is the lock's name: one per set of services.
-func lockName(refs []ServiceRef) string {
+func lockName(refs []ecs.ServiceRef) string {
 	names := make([]string, len(refs))
 	for i, r := range refs {
 		names[i] = r.String()
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	return "deploy:" + strings.Join(names, ",")
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/drainctl/drainctl/internal/exitcode"
+	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
@@ -23,22 +26,53 @@ var (
 	ErrRolloutTimeout = errors.New("rollout timed out")
 	// ErrInterrupted: the run's context was cancelled; Result.Left says what is left (exit 130).
 	ErrInterrupted = errors.New("interrupted")
+	// ErrNotAcknowledged: a quieted process did not acknowledge in time (exit 1).
+	ErrNotAcknowledged = errors.New("quiet not acknowledged")
+	// ErrStillRunning: processes sent TERM had not left by the exit timeout (exit 1).
+	ErrStillRunning = errors.New("processes still running")
 )
 
 // PreflightError lists the findings that refused the run.
 type PreflightError struct {
-	Findings []string
+	Findings []finding.Finding
 }
 
 func (e *PreflightError) Error() string {
-	if len(e.Findings) == 1 {
-		return "preflight: " + e.Findings[0]
+	var msgs []string
+	for _, f := range e.Findings {
+		if f.Severity == finding.Error || len(msgs) == 0 && f.Severity == "" {
+			msgs = append(msgs, codeMessage(f))
+		}
 	}
-	return "preflight: " + strings.Join(e.Findings, "; ")
+	if len(msgs) == 0 {
+		for _, f := range e.Findings {
+			msgs = append(msgs, codeMessage(f))
+		}
+	}
+	return "preflight: " + strings.Join(msgs, "; ")
+}
+
+// codeMessage is a finding as the one error line shows it: its code first, so it can be
+// looked up in README.md.
+func codeMessage(f finding.Finding) string {
+	if f.Code == "" || f.Code == CodeBadConfig {
+		return f.Message
+	}
+	return f.Code + " " + f.Message
 }
 
 // Is makes errors.Is(err, ErrPreflight) true.
 func (e *PreflightError) Is(target error) bool { return target == ErrPreflight }
+
+// usageError is a configuration that cannot run; nothing was changed.
+func usageError(err error) error {
+	pe := &PreflightError{}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		pe.Findings = append(pe.Findings, finding.Finding{Code: CodeBadConfig, Name: "bad-config", Severity: finding.Error,
+			Subject: "configuration", Message: line})
+	}
+	return pe
+}
 
 // EmptySelectionError says the selection matched no process, and lists what there was.
 type EmptySelectionError struct {
@@ -46,6 +80,8 @@ type EmptySelectionError struct {
 	Fleet []string
 	// Tasks lists the services' running tasks ("task-id ip").
 	Tasks []string
+	// Hint names a likely fix (another Redis namespace, a selector).
+	Hint string
 }
 
 func (e *EmptySelectionError) Error() string {
@@ -55,9 +91,11 @@ func (e *EmptySelectionError) Error() string {
 	if len(e.Fleet) > 0 {
 		b.WriteString(": " + strings.Join(e.Fleet, ", "))
 	}
-	fmt.Fprintf(&b, "; services have %d running task(s)", len(e.Tasks))
-	if len(e.Tasks) > 0 {
-		b.WriteString(": " + strings.Join(e.Tasks, ", "))
+	if e.Tasks != nil {
+		fmt.Fprintf(&b, "; services have %d running task(s)", len(e.Tasks))
+		if len(e.Tasks) > 0 {
+			b.WriteString(": " + strings.Join(e.Tasks, ", "))
+		}
 	}
 	b.WriteString(" (select with --tag/--hostname/--queue/--identity, or --all)")
 	return b.String()
@@ -70,37 +108,43 @@ func (e *EmptySelectionError) Is(target error) bool { return target == ErrPrefli
 type LockedError struct {
 	Name   string
 	Holder sidekiq.LockOwner
+	// ExpiresIn is how long the lock lasts if its holder stopped refreshing it.
+	ExpiresIn time.Duration
 }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
-	return fmt.Sprintf("deploy lock %q held by %s on %s (pid %d) since %s", e.Name, h.Owner, h.Host, h.PID,
+	s := fmt.Sprintf("deploy lock %q held by %s on %s (pid %d) since %s", e.Name, h.Owner, h.Host, h.PID,
 		h.StartedAt.UTC().Format("2006-01-02T15:04:05Z"))
+	if e.ExpiresIn > 0 {
+		s += fmt.Sprintf("; if that run is gone, the lock expires in %v", e.ExpiresIn.Round(time.Second))
+	}
+	return s
 }
 
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// ExitCode maps a run's Result and error to drainctl's exit code: 0 succeeded (also with
-// rescued jobs) or dry run, 1 unexpected, 2 preflight refusal (nothing changed), 3 drain
-// timeout with fail, 4 rollout failed or rolled back, 5 rollout timeout, 6 lock held,
-// 130 interrupted. The command's exit.go holds the same table for its own usage errors.
-func ExitCode(res Result, err error) int {
+// ExitCode maps a run's error to drainctl's exit code (internal/exitcode's table): 0 for a
+// succeeded run or a dry run (also with rescued jobs), 2 a preflight refusal (nothing
+// changed), 3 drain timeout with fail, 4 rollout failed or rolled back, 5 rollout timeout, 6
+// lock held, 130 interrupted, 1 anything else.
+func ExitCode(err error) exitcode.Code {
 	switch {
 	case err == nil:
-		return 0
+		return exitcode.OK
 	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):
-		return 130
+		return exitcode.Interrupted
 	case errors.Is(err, ErrLocked):
-		return 6
+		return exitcode.Locked
 	case errors.Is(err, ErrPreflight):
-		return 2
+		return exitcode.Usage
 	case errors.Is(err, ErrDrainTimeout):
-		return 3
+		return exitcode.DrainTimeout
 	case errors.Is(err, ErrRolloutFailed):
-		return 4
+		return exitcode.RolloutFailed
 	case errors.Is(err, ErrRolloutTimeout):
-		return 5
+		return exitcode.RolloutTimeout
 	}
-	return 1
+	return exitcode.Failure
 }

@@ -13,7 +13,8 @@ import (
 //   - a job still in flight when its process left cleanly was requeued by Sidekiq's shutdown
 //     (a job that finished in the last heartbeat before the exit is counted here too: the
 //     heartbeat is the floor of what Redis can tell);
-//   - a job in flight on a dead process is rescued or lost, by the rescue's answer;
+//   - a job in flight on a dead process is rescued, already rescued, safe or lost, by the
+//     rescue's answer;
 //   - a job in flight on a process alive at the end is still running.
 type ledger struct {
 	order []string
@@ -41,9 +42,9 @@ func (l *ledger) add(process string, j sidekiq.Job) {
 }
 
 // observe updates fates from one poll.
-func (l *ledger) observe(obs []Observation) {
+func (l *ledger) observe(obs []sidekiq.Observation) {
 	for _, o := range obs {
-		if o.State == StateUnknown {
+		if o.State == sidekiq.StateUnknown {
 			continue // no heartbeat read yet: its empty work says nothing
 		}
 		now := map[string]bool{}
@@ -60,15 +61,15 @@ func (l *ledger) observe(obs []Observation) {
 				continue
 			}
 			switch {
-			case o.State.Alive():
+			case !o.State.Terminal():
 				rec.Fate = JobFinished
-			case o.State == StateGone:
+			case o.State == sidekiq.StateGone:
 				rec.Fate = JobRequeued
 			}
 			// Dead: the watcher keeps the last work snapshot, so a job missing from it
 			// finished before the kill; it was marked finished at an earlier poll.
 		}
-		if o.State == StateDead {
+		if o.State == sidekiq.StateDead {
 			// Keep the previous set: the dead process's kept snapshot decides at rescue.
 			if len(now) == 0 {
 				continue
@@ -78,24 +79,24 @@ func (l *ledger) observe(obs []Observation) {
 	}
 }
 
-// settle gives every undecided job its fate from its process's last state.
-func (l *ledger) settle(last map[string]Observation, rescued, safe map[string]bool, notes map[string]string) {
+// settle gives every undecided job its fate from its process's last state and the rescue's
+// answer for it.
+func (l *ledger) settle(last map[string]sidekiq.Observation, rescued map[string]rescueFate) {
 	for _, jid := range l.order {
 		rec := l.jobs[jid]
 		if rec.Fate != "" {
 			continue
 		}
 		st := last[rec.Process].State
+		r, examined := rescued[jid]
 		switch {
-		case rescued[jid]:
-			rec.Fate = JobRescued
-		case safe[jid]:
+		case st == sidekiq.StateDead && examined:
+			rec.Fate, rec.Note = r.fate, r.note
+		case st == sidekiq.StateGone:
 			rec.Fate = JobRequeued
-		case st == StateGone:
-			rec.Fate = JobRequeued
-		case st == StateDead:
+		case st == sidekiq.StateDead:
 			rec.Fate = JobLost
-			rec.Note = notes[jid]
+			rec.Note = "its process died and it was not rescued: run drainctl rescue --identity " + rec.Process
 		default:
 			rec.Fate = JobStillRunning
 		}
@@ -122,6 +123,10 @@ func count(recs []JobRecord) JobCounts {
 			c.Requeued++
 		case JobRescued:
 			c.Rescued++
+		case JobAlreadyRescued:
+			c.AlreadyRescued++
+		case JobSafe:
+			c.Safe++
 		case JobStillRunning:
 			c.StillRunning++
 		case JobLost:
@@ -132,10 +137,10 @@ func count(recs []JobRecord) JobCounts {
 }
 
 // longest returns the n longest-running jobs on alive processes, longest first.
-func longest(obs []Observation, now time.Time, n int) []RunningJob {
+func longest(obs []sidekiq.Observation, now time.Time, n int) []RunningJob {
 	var out []RunningJob
 	for _, o := range obs {
-		if !o.State.Alive() {
+		if o.State.Terminal() {
 			continue
 		}
 		for _, j := range o.Jobs {
@@ -154,5 +159,3 @@ func longest(obs []Observation, now time.Time, n int) []RunningJob {
 	}
 	return out
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
 // Phase names a step of the run.
 type Phase string
 
-// Phases, in the order they run.
+// Phases, in the order drain-first runs them.
 const (
 	PhasePreflight Phase = "preflight"
 	PhaseLock      Phase = "lock"
@@ -19,6 +21,7 @@ const (
 	PhaseDeploy    Phase = "deploy"
 	PhaseRollout   Phase = "rollout"
 	PhaseExits     Phase = "exits"
+	PhaseRescue    Phase = "rescue"
 	PhaseRecover   Phase = "recover"
 )
 
@@ -29,10 +32,12 @@ type Outcome string
 const (
 	OutcomeSucceeded      Outcome = "succeeded"
 	OutcomeFailed         Outcome = "failed"
+	OutcomeRefused        Outcome = "refused"
 	OutcomeRolledBack     Outcome = "rolled_back"
 	OutcomeRolloutTimeout Outcome = "rollout_timeout"
 	OutcomeDrainTimeout   Outcome = "drain_timeout"
 	OutcomeInterrupted    Outcome = "interrupted"
+	OutcomeLocked         Outcome = "locked"
 	OutcomeDryRun         Outcome = "dry_run"
 )
 
@@ -44,10 +49,16 @@ const (
 	// JobFinished: the job left the work of a process that was still alive.
 	JobFinished JobFate = "finished"
 	// JobRequeued: the job was still in flight when its process left cleanly, so Sidekiq's
-	// shutdown pushed it back (or a rescue found it already safe).
+	// shutdown pushed it back.
 	JobRequeued JobFate = "requeued"
-	// JobRescued: its process died and drainctl requeued it.
+	// JobRescued: its process died and this run pushed it back.
 	JobRescued JobFate = "rescued"
+	// JobAlreadyRescued: its process died and an earlier (or concurrent) rescue of the same
+	// death pushed it back; the record's Note says which run, when.
+	JobAlreadyRescued JobFate = "already_rescued"
+	// JobSafe: its process died, and the job was found safe elsewhere (queued, scheduled, in
+	// retry, or running on a live process), so nothing was pushed.
+	JobSafe JobFate = "safe"
 	// JobStillRunning: its process is still alive and still runs it at the end of the run.
 	JobStillRunning JobFate = "still_running"
 	// JobLost: its process died and the job was not rescued.
@@ -56,14 +67,19 @@ const (
 
 // Result is everything a run did and left behind; the report renders it.
 type Result struct {
+	// Command is the command that ran: deploy, drain or quiet.
+	Command   string    `json:"command"`
+	Strategy  Strategy  `json:"strategy"`
 	Outcome   Outcome   `json:"outcome"`
 	DryRun    bool      `json:"dry_run"`
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at"`
-	// Config is the effective configuration, for the report.
+	// Settings is the effective configuration, for the report.
 	Settings Settings `json:"settings"`
 	// Phases lists the phases that ran, in order.
 	Phases []PhaseRecord `json:"phases"`
+	// Findings are what preflight found: refusals (errors), warnings and advice.
+	Findings []finding.Finding `json:"findings,omitempty"`
 	// Processes is the selection, with each process's end state.
 	Processes []ProcessResult `json:"processes"`
 	// Unplaced are fleet processes that could not be placed in any task of the services.
@@ -73,14 +89,13 @@ type Result struct {
 	JobList  []JobRecord     `json:"job_list"`
 	Services []ServiceResult `json:"services"`
 	// Queues are the selection's queues at preflight: size and latency.
-	Queues []QueueDepth `json:"queues,omitempty"`
-	Lock   LockRecord   `json:"lock"`
+	Queues []sidekiq.QueueStat `json:"queues,omitempty"`
+	Lock   LockRecord          `json:"lock"`
 	// Plan says what a dry run would have done, one line per action.
 	Plan []string `json:"plan,omitempty"`
-	// Left is the state left behind when the run stopped early (interrupt, drain timeout
-	// with fail, deploy error); nil otherwise.
+	// Left is the state left behind when the run stopped early; nil otherwise.
 	Left *Leftover `json:"left,omitempty"`
-	// APICalls counts the calls made through Fleet and Service, by name.
+	// APICalls counts the calls made through Fleet and ECS, by name.
 	APICalls map[string]int `json:"api_calls"`
 	Warnings []string       `json:"warnings,omitempty"`
 	// Error is the error Run returned, as text.
@@ -125,20 +140,29 @@ type ProcessResult struct {
 	TaskARN string `json:"task_arn,omitempty"`
 	Service string `json:"service,omitempty"`
 	// State is the last observed state.
-	State    State     `json:"state"`
-	Evidence string    `json:"evidence,omitempty"`
-	LastBeat time.Time `json:"last_beat"`
+	State    sidekiq.State `json:"state"`
+	Evidence string        `json:"evidence,omitempty"`
+	LastBeat time.Time     `json:"last_beat"`
 	// BusyAtQuiet is the number of jobs it ran when quieted.
 	BusyAtQuiet int `json:"busy_at_quiet"`
+	// Exit is how the process left (clean, killed) or "unknown" while that is not known.
+	Exit ExitVerdict `json:"exit,omitempty"`
 }
 
 // JobCounts counts jobs by fate.
 type JobCounts struct {
-	Finished     int `json:"finished"`
-	Requeued     int `json:"requeued"`
-	Rescued      int `json:"rescued"`
-	StillRunning int `json:"still_running"`
-	Lost         int `json:"lost"`
+	Finished       int `json:"finished"`
+	Requeued       int `json:"requeued"`
+	Rescued        int `json:"rescued"`
+	AlreadyRescued int `json:"already_rescued"`
+	Safe           int `json:"safe"`
+	StillRunning   int `json:"still_running"`
+	Lost           int `json:"lost"`
+}
+
+// Total is the number of jobs counted.
+func (c JobCounts) Total() int {
+	return c.Finished + c.Requeued + c.Rescued + c.AlreadyRescued + c.Safe + c.StillRunning + c.Lost
 }
 
 // JobRecord is one job in flight at quiet and its fate.
@@ -150,30 +174,56 @@ type JobRecord struct {
 	RunAt   time.Time       `json:"run_at"`
 	Args    json.RawMessage `json:"args,omitempty"`
 	Fate    JobFate         `json:"fate"`
-	// Note explains a skipped rescue.
+	// Note explains a fate that needs it (a skipped rescue, who rescued it before).
 	Note string `json:"note,omitempty"`
 }
 
 // ServiceResult is one service's part of the run.
 type ServiceResult struct {
-	Ref   ServiceRef   `json:"ref"`
-	State ServiceState `json:"state"`
+	Ref ecs.ServiceRef `json:"ref"`
+	// State is the service as preflight read it.
+	State ecs.ServiceState `json:"state"`
+	// Target is the task definition the deployment runs, as preflight described it.
+	Target *ecs.TaskDefinitionInfo `json:"target,omitempty"`
 	// TasksAtStart are the service's running tasks at preflight.
-	TasksAtStart []Task `json:"tasks_at_start"`
+	TasksAtStart []ecs.Task `json:"tasks_at_start"`
 	// Deployed is true once UpdateService was sent.
-	Deployed bool    `json:"deployed"`
-	Rollout  Rollout `json:"rollout"`
+	Deployed bool             `json:"deployed"`
+	Rollout  ecs.DeployResult `json:"rollout"`
 	// Polls is the rollout timeline.
 	Polls   []RolloutPoll   `json:"polls,omitempty"`
 	Outcome *RolloutOutcome `json:"outcome,omitempty"`
 	// OldTasksStopped are the tasks of TasksAtStart that had stopped by the end of the exits
-	// phase, with stop codes and exit codes (the rollout watcher follows only our deployment's
-	// tasks; these show whether the old Sidekiq containers exited 0 or were killed with 137).
-	OldTasksStopped []Task `json:"old_tasks_stopped,omitempty"`
+	// phase, with stop codes and exit codes.
+	OldTasksStopped []ecs.Task `json:"old_tasks_stopped,omitempty"`
 	// ReplacedTasks are the tasks stopped after a failed rollout because their processes
 	// were quiet; KeptQuietTasks are those left running (OnRolloutFailureLeave or an error).
 	ReplacedTasks  []string `json:"replaced_tasks,omitempty"`
 	KeptQuietTasks []string `json:"kept_quiet_tasks,omitempty"`
+}
+
+// RolloutResult is how a rollout ended.
+type RolloutResult string
+
+// Rollout results; the zero value means the rollout is still running.
+const (
+	RolloutSucceeded  RolloutResult = "succeeded"
+	RolloutFailed     RolloutResult = "failed"
+	RolloutRolledBack RolloutResult = "rolled_back"
+	RolloutTimedOut   RolloutResult = "timed_out"
+)
+
+// RolloutOutcome is the end of a watched rollout.
+type RolloutOutcome struct {
+	Result RolloutResult `json:"result"`
+	// Reason says why, in one line (ECS's rolloutStateReason, the rollback target, …).
+	Reason string      `json:"reason,omitempty"`
+	Events []ecs.Event `json:"events,omitempty"`
+	// StoppedTasks are the tasks of our deployment that stopped during the rollout.
+	StoppedTasks []ecs.Task `json:"stopped_tasks,omitempty"`
+	// ServiceDeployment is the Service Deployments API's view, when it could be read.
+	ServiceDeployment *ecs.ServiceDeploymentInfo `json:"service_deployment,omitempty"`
+	Polls             int                        `json:"polls"`
 }
 
 // LockRecord says what happened to the deploy lock.

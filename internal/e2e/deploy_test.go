@@ -347,8 +347,8 @@ func TestDeployConcurrentRunLocked(t *testing.T) {
 
 	second := run(t, s, deployArgs(s, "--drain-timeout", "90s")...)
 	r := second.report(t)
-	if second.code != 6 || r.Outcome != "failed" {
-		t.Errorf("second run: exit %d outcome %q, want 6 failed", second.code, r.Outcome)
+	if second.code != 6 || r.Outcome != "locked" {
+		t.Errorf("second run: exit %d outcome %q, want 6 locked", second.code, r.Outcome)
 	}
 	pid := strconv.Itoa(first.cmd.Process.Pid)
 	host, _ := os.Hostname()

@@ -197,8 +197,8 @@ func (p *proc) report(t *testing.T) *Report {
 	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("decode the JSON report on stdout (exit %d): %v\nstdout: %s", p.code, err, tail(p.stdout.String(), 2000))
 	}
-	if r.Schema != "drainctl.report/v1" {
-		t.Errorf("report schema = %q, want drainctl.report/v1", r.Schema)
+	if r.Schema != "drainctl/v2" || r.Kind != "deploy" {
+		t.Errorf("report schema, kind = %q, %q; want drainctl/v2, deploy", r.Schema, r.Kind)
 	}
 	if r.ExitCode != p.code {
 		t.Errorf("report exit_code = %d, process exit code %d", r.ExitCode, p.code)
@@ -221,11 +221,12 @@ func tail(s string, n int) string {
 	return s
 }
 
-// Report is the part of the drainctl.report/v1 JSON schema (docs/report-schema.md) the
+// Report is the part of the drainctl/v2 JSON schema (kind deploy) (docs/report-schema.md) the
 // tests check, spelled from the document rather than from internal/report so that a
 // renamed field fails here.
 type Report struct {
 	Schema   string `json:"schema"`
+	Kind     string `json:"kind"`
 	Command  string `json:"command"`
 	Outcome  string `json:"outcome"`
 	ExitCode int    `json:"exit_code"`

@@ -2,9 +2,7 @@ package ecs_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,12 +90,19 @@ func (e *env) steady(t *testing.T, refs ...ecs.ServiceRef) []ecs.ServiceState {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		states, err := e.c.Preflight(context.Background(), refs, ecs.PreflightOptions{})
-		if err == nil {
+		states, err := e.c.Describe(context.Background(), refs)
+		if err != nil {
+			t.Fatalf("Describe %v: %v", refs, err)
+		}
+		steady := true
+		for _, st := range states {
+			steady = steady && len(st.Deployments) == 1 && st.Deployments[0].RolloutState == "COMPLETED" && st.Running == st.Desired
+		}
+		if steady {
 			return states
 		}
-		if !errors.Is(err, ecs.ErrInProgress) || time.Now().After(deadline) {
-			t.Fatalf("waiting for %v to be steady: %v", refs, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %v to be steady: %+v", refs, states)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -121,24 +126,6 @@ func (e *env) deploy(t *testing.T, td string, refs ...ecs.ServiceRef) []ecs.Depl
 	return deps
 }
 
-// watch runs Watch with test timing and records the polls.
-func (e *env) watch(t *testing.T, deps []ecs.DeployResult, timeout time.Duration) ([]ecs.Outcome, []ecs.Poll) {
-	t.Helper()
-	var mu sync.Mutex
-	var polls []ecs.Poll
-	out, err := e.c.Watch(context.Background(), deps, ecs.WatchOptions{
-		Interval: testInterval, Timeout: timeout,
-		OnPoll: func(p ecs.Poll) { mu.Lock(); polls = append(polls, p); mu.Unlock() },
-	})
-	if err != nil {
-		t.Fatalf("Watch: %v", err)
-	}
-	if len(out) != len(deps) {
-		t.Fatalf("Watch returned %d outcomes for %d deployments", len(out), len(deps))
-	}
-	return out, polls
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // TestNewEndpointFromEnvironment checks the SDK itself honours AWS_ENDPOINT_URL_ECS (New is
@@ -159,8 +146,11 @@ func TestNewEndpointFromEnvironment(t *testing.T) {
 	}
 	before := e.sim.Calls("DescribeServices")
 	e.sim.Throttle("DescribeClusters", 4) // more than the SDK's default 3 attempts
-	if _, err := c.Preflight(context.Background(), []ecs.ServiceRef{ref}, ecs.PreflightOptions{AllowInProgress: true}); err != nil {
-		t.Fatalf("Preflight through AWS_ENDPOINT_URL_ECS (retries): %v", err)
+	if err := c.CheckClusters(context.Background(), []string{ref.Cluster}); err != nil {
+		t.Fatalf("CheckClusters through AWS_ENDPOINT_URL_ECS (retries): %v", err)
+	}
+	if _, err := c.Describe(context.Background(), []ecs.ServiceRef{ref}); err != nil {
+		t.Fatalf("Describe through AWS_ENDPOINT_URL_ECS: %v", err)
 	}
 	if n := e.sim.Calls("DescribeClusters"); n != 5 {
 		t.Errorf("DescribeClusters calls = %d, want 5 (4 throttled, then through)", n)
@@ -220,11 +210,17 @@ func TestNoHiddenRetries(t *testing.T) {
 	before := e.sim.Calls("")
 	const rounds = 100
 	for range rounds {
-		if _, err := e.c.Preflight(context.Background(), refs, ecs.PreflightOptions{AllowInProgress: true}); err != nil {
+		if err := e.c.CheckClusters(context.Background(), []string{"prod"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Describe(context.Background(), refs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.TaskDefinition(context.Background(), e.td); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Each Preflight: DescribeClusters, DescribeServices, DescribeTaskDefinition.
+	// Each round: DescribeClusters, DescribeServices (10 services: one call), DescribeTaskDefinition.
 	if got := e.sim.Calls("") - before; got != 3*rounds {
 		t.Errorf("the simulator saw %d calls for %d made", got, 3*rounds)
 	}

@@ -73,10 +73,3 @@ func (c *Client) Deploy(ctx context.Context, ref ServiceRef, taskDefinition stri
 	}
 	return res, nil
 }
-
-func eventKey(id string, at time.Time, msg string) string {
-	if id != "" {
-		return id
-	}
-	return at.Format(time.RFC3339Nano) + " " + msg
-}

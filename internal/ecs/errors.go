@@ -25,6 +25,9 @@ var (
 	// ErrInProgress means a rollout is already running on the service and the caller did not
 	// allow proceeding anyway.
 	ErrInProgress = errors.New("rollout already in progress")
+	// ErrUnsupported means the endpoint does not implement the operation (some third-party
+	// ECS implementations, older regions).
+	ErrUnsupported = errors.New("operation not supported by the endpoint")
 )
 
 // AccessDeniedError reports the IAM action that was refused, so the message can name it.
@@ -102,8 +105,10 @@ func isThrottle(err error) bool {
 	return false
 }
 
-// isTransient reports whether a failed read is worth another try at the next poll: throttling,
+// Transient reports whether a failed read is worth another try at the next poll: throttling,
 // server faults, and network errors. Anything else (access, validation, not found) is not.
+func Transient(err error) bool { return isTransient(err) }
+
 func isTransient(err error) bool {
 	if isThrottle(err) {
 		return true
@@ -146,6 +151,9 @@ func (c *Client) wrapAPIError(err error, op, resource string, ref ServiceRef) er
 	}
 	if isAccessDenied(err) {
 		return &AccessDeniedError{Action: "ecs:" + op, Resource: resource, Region: c.region, Err: err}
+	}
+	if isUnsupported(err) {
+		return newKindError(ErrUnsupported, err, "%s %s: the endpoint does not support %s", lowerOp(op), resource, op)
 	}
 	switch apiCode(err) {
 	case "ClusterNotFoundException":

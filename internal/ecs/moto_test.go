@@ -2,7 +2,6 @@ package ecs_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -119,28 +118,31 @@ func TestMoto(t *testing.T) {
 	}
 	ref := ecs.ServiceRef{Cluster: "prod", Service: "worker"}
 	// moto leaves every deployment IN_PROGRESS, the service's first one included.
-	_, err = c.Preflight(ctx, []ecs.ServiceRef{ref}, ecs.PreflightOptions{})
-	if !errors.Is(err, ecs.ErrInProgress) {
-		t.Fatalf("Preflight against moto = %v, want ErrInProgress (moto never completes a rollout)", err)
+	if err := c.CheckClusters(ctx, []string{"prod"}); err != nil {
+		t.Fatalf("CheckClusters against moto: %v", err)
 	}
-	states, err := c.Preflight(ctx, []ecs.ServiceRef{ref}, ecs.PreflightOptions{AllowInProgress: true})
+	states, err := c.Describe(ctx, []ecs.ServiceRef{ref})
 	if err != nil {
-		t.Fatalf("Preflight against moto: %v", err)
+		t.Fatalf("Describe against moto: %v", err)
 	}
 	if len(states) != 1 {
-		t.Fatalf("Preflight returned %d states, want 1", len(states))
+		t.Fatalf("Describe returned %d states, want 1", len(states))
 	}
 	st := states[0]
 	if st.Status != "ACTIVE" || st.TaskDefinition != tdARN || st.Controller != "ECS" {
 		t.Errorf("state = status %q, td %q, controller %q; want ACTIVE, %q, ECS", st.Status, st.TaskDefinition, st.Controller, tdARN)
 	}
-	if st.TaskDef == nil || len(st.TaskDef.Containers) != 1 || st.TaskDef.Containers[0].Name != "sidekiq" {
-		t.Fatalf("task definition detail = %+v, want one container named sidekiq", st.TaskDef)
+	if p := st.Primary(); p == nil || p.RolloutState != "IN_PROGRESS" {
+		t.Errorf("primary deployment = %+v, want IN_PROGRESS (moto never completes a rollout)", p)
 	}
-	if got := st.TaskDef.Containers[0].StopTimeout; got == nil || *got != 30 {
+	tdi, err := c.TaskDefinition(ctx, st.TaskDefinition)
+	if err != nil || len(tdi.Containers) != 1 || tdi.Containers[0].Name != "sidekiq" {
+		t.Fatalf("task definition detail = %+v, %v; want one container named sidekiq", tdi, err)
+	}
+	if got := tdi.Containers[0].StopTimeout; got == nil || *got != 30 {
 		t.Errorf("stopTimeout = %v, want 30", got)
 	}
-	_, missingErr := c.Preflight(ctx, []ecs.ServiceRef{{Cluster: "prod", Service: "nope"}}, ecs.PreflightOptions{})
+	_, missingErr := c.Describe(ctx, []ecs.ServiceRef{{Cluster: "prod", Service: "nope"}})
 	if want := `service "nope" not found in cluster "prod" (region us-east-1)`; missingErr == nil || missingErr.Error() != want {
 		t.Errorf("missing service error = %v, want %q", missingErr, want)
 	}

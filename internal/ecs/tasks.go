@@ -47,6 +47,17 @@ type Container struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// Killed reports whether a container of the task exited with 137 (SIGKILL), the ECS evidence
+// that the process inside did not stop within stopTimeout.
+func (t Task) Killed() (Container, bool) {
+	for _, c := range t.Containers {
+		if c.ExitCode != nil && *c.ExitCode == 137 {
+			return c, true
+		}
+	}
+	return Container{}, false
+}
+
 // Summary is one line about a stopped task: its stop code, reason and exit codes.
 func (t Task) Summary() string {
 	var b strings.Builder
@@ -97,8 +108,9 @@ func (c *Client) Tasks(ctx context.Context, ref ServiceRef, desired string) ([]T
 	return c.describeTasks(ctx, ref, arns)
 }
 
-// stoppedTasksOf lists the stopped tasks a deployment started.
-func (c *Client) stoppedTasksOf(ctx context.Context, ref ServiceRef, deploymentID string) ([]Task, error) {
+// StoppedTasksOf lists the stopped tasks a deployment started (ECS lists stopped tasks for
+// about an hour).
+func (c *Client) StoppedTasksOf(ctx context.Context, ref ServiceRef, deploymentID string) ([]Task, error) {
 	arns, err := c.listTasks(ctx, ref, &awsecs.ListTasksInput{
 		Cluster:       aws.String(ref.Cluster),
 		StartedBy:     aws.String(deploymentID),

@@ -33,14 +33,14 @@ type Entry struct {
 // Table lists every code drainctl exits with, in order.
 var Table = []Entry{
 	{OK, "succeeded (also when jobs had to be rescued: nothing was lost; a warning says so), or a dry run"},
-	{Failure, "unexpected failure; the report says what was done and what is left"},
-	{Usage, "usage or bad input, or a refused preflight: nothing was changed"},
-	{DrainTimeout, "jobs outlasted --drain-timeout with --on-timeout fail; the report lists the processes left quiet"},
+	{Failure, "unexpected failure (also: `quiet` when a process did not acknowledge in time); the report says what was done and what is left"},
+	{Usage, "usage or bad input, or a refused preflight; nothing was changed (bad flags, an unparsable or unreachable Redis URL, an unknown cluster, service or task definition, a CODE_DEPLOY/EXTERNAL service, an empty selection; with `--strict`, any preflight warning or signal-path finding)"},
+	{DrainTimeout, "jobs outlasted `--drain-timeout` with `--on-timeout fail`; the report lists the processes left quiet"},
 	{RolloutFailed, "the rollout failed or was rolled back"},
-	{RolloutTimeout, "the rollout did not finish within --rollout-timeout (it may still be running)"},
+	{RolloutTimeout, "the rollout did not finish within `--rollout-timeout` (it may still be running)"},
 	{Locked, "another run holds the deploy lock"},
-	{CheckFindings, "check found errors (or warnings with --strict)"},
-	{Interrupted, "interrupted (SIGINT/SIGTERM); the report says what is left and what to run next"},
+	{CheckFindings, "`check` found errors (or warnings with `--strict`)"},
+	{Interrupted, "interrupted (SIGINT/SIGTERM); the report says what is left quiet and what to run next"},
 }
 
 // Meaning returns the table's line for c, or "" for a code not in the table.

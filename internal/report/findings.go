@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,10 +9,6 @@ import (
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/finding"
 )
-
-// FindingsSchema names the JSON schema of `drainctl check` output; it changes only with an
-// incompatible change to the document.
-const FindingsSchema = "drainctl.check/v1"
 
 // FindingsOptions tunes how check findings are rendered.
 type FindingsOptions struct {
@@ -69,36 +64,52 @@ func WriteFindingsText(w io.Writer, res check.Result, opts FindingsOptions) erro
 	return ew.err
 }
 
-// findingsDoc is the JSON document: a stable, versioned shape.
-type findingsDoc struct {
+// Check is the document of `drainctl check`.
+type Check struct {
 	Schema   string          `json:"schema"`
+	DocKind  string          `json:"kind"`
 	ExitCode int             `json:"exit_code"`
 	Strict   bool            `json:"strict"`
 	Summary  finding.Summary `json:"summary"`
 	Targets  []check.Target  `json:"targets"`
 	Findings []check.Finding `json:"findings"`
+	// Advice is further advice on the service (its deployment configuration), when read live.
+	Advice []string `json:"advice,omitempty"`
+
+	opts FindingsOptions
 }
 
-// WriteFindingsJSON renders a check result as one indented JSON document with
-// "schema": "drainctl.check/v1".
-func WriteFindingsJSON(w io.Writer, res check.Result, opts FindingsOptions) error {
-	doc := findingsDoc{
-		Schema: FindingsSchema, ExitCode: res.ExitCode(opts.Strict), Strict: opts.Strict,
-		Summary: res.Summary, Targets: res.Targets, Findings: res.Findings,
-	}
+// NewCheck is the document of a check result.
+func NewCheck(res check.Result, opts FindingsOptions) *Check {
+	doc := &Check{Schema: Schema, DocKind: "check", ExitCode: res.ExitCode(opts.Strict), Strict: opts.Strict,
+		Summary: res.Summary, Targets: res.Targets, Findings: res.Findings, opts: opts}
 	if doc.Targets == nil {
 		doc.Targets = []check.Target{}
 	}
 	if doc.Findings == nil {
 		doc.Findings = []check.Finding{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("write check findings as JSON: %w", err)
-	}
-	return nil
+	return doc
+}
+
+// Kind is "check".
+func (c *Check) Kind() string { return c.DocKind }
+
+func (c *Check) result() check.Result {
+	return check.Result{Targets: c.Targets, Findings: c.Findings, Summary: c.Summary}
+}
+
+func (c *Check) writeText(w io.Writer, _ Options) error {
+	return WriteFindingsText(w, c.result(), c.opts)
+}
+
+func (c *Check) writeMarkdown(w io.Writer, _ Options) error {
+	return WriteFindingsMarkdown(w, c.result(), c.opts)
+}
+
+// WriteFindingsJSON renders a check result as one indented JSON document.
+func WriteFindingsJSON(w io.Writer, res check.Result, opts FindingsOptions) error {
+	return Write(w, JSON, NewCheck(res, opts), Options{})
 }
 
 // WriteFindingsMarkdown renders a check result as Markdown, for a pull request comment or

@@ -50,8 +50,8 @@ func TestWriteFindingsJSON(t *testing.T) {
 			if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, buf.String())
 			}
-			if doc["schema"] != FindingsSchema {
-				t.Errorf("schema = %v", doc["schema"])
+			if doc["schema"] != Schema || doc["kind"] != "check" {
+				t.Errorf("schema, kind = %v, %v; want %s, check", doc["schema"], doc["kind"], Schema)
 			}
 			if got := int(doc["exit_code"].(float64)); got != tt.wantExit {
 				t.Errorf("exit_code = %d, want %d", got, tt.wantExit)

@@ -24,8 +24,18 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	fmt.Fprintf(&b, "### %s drainctl %s: %s (exit %d)\n\n", icon, r.Command, outcomeText(r), r.ExitCode)
 	fmt.Fprintf(&b, "Started %s, took %s. Redis `%s`.\n", r.StartedAt.Format("2006-01-02 15:04:05 UTC"),
 		fmtDur(r.Duration.Duration()), mdCode(orDash(r.Settings.RedisURL)))
+	if r.Strategy.Name != "" {
+		fmt.Fprintf(&b, "Strategy **%s**: %s.\n", r.Strategy.Name, mdText(r.Strategy.Reason))
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\n> **Error:** %s\n", mdText(r.Error))
+	}
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(&b, "\n| Severity | Code | Subject | Finding | Fix |")
+		fmt.Fprintln(&b, "|---|---|---|---|---|")
+		for _, f := range r.Findings {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Severity, f.Code, mdCell(orDash(f.Subject)), mdCell(f.Message), mdCell(orDash(f.Fix)))
+		}
 	}
 	if len(r.Plan) > 0 {
 		fmt.Fprintln(&b, "\n**Plan** (nothing was changed):")
@@ -35,16 +45,16 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 
 	j := r.Jobs
-	fmt.Fprintln(&b, "\n| Jobs | finished | requeued | rescued | still running | lost |")
-	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|")
-	fmt.Fprintf(&b, "| count | %d | %d | %d | %d | %d |\n", j.Finished, j.Requeued, j.Rescued, j.StillRunning, j.Lost)
+	fmt.Fprintln(&b, "\n| Jobs | finished | requeued | rescued | already rescued | safe | still running | lost |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(&b, "| count | %d | %d | %d | %d | %d | %d | %d |\n", j.Finished, j.Requeued, j.Rescued, j.AlreadyRescued, j.Safe, j.StillRunning, j.Lost)
 
 	if len(r.Processes) > 0 {
-		fmt.Fprintln(&b, "\n| Process | Task | Busy | State | Evidence |")
-		fmt.Fprintln(&b, "|---|---|---:|---|---|")
+		fmt.Fprintln(&b, "\n| Process | Task | Busy | State | Exit | Evidence |")
+		fmt.Fprintln(&b, "|---|---|---:|---|---|---|")
 		for _, p := range r.Processes {
-			fmt.Fprintf(&b, "| `%s` | %s | %d | %s | %s |\n", mdCode(p.Identity), mdCell(orDash(p.Task)), p.BusyAtQuiet,
-				p.State, mdCell(orDash(p.Evidence)))
+			fmt.Fprintf(&b, "| `%s` | %s | %d | %s | %s | %s |\n", mdCode(p.Identity), mdCell(orDash(p.Task)), p.BusyAtQuiet,
+				p.State, orDash(p.Exit), mdCell(orDash(p.Evidence)))
 		}
 	}
 	if len(r.Queues) > 0 {
@@ -55,11 +65,11 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 	}
 	if notable := notableJobs(r); len(notable) > 0 {
-		fmt.Fprintln(&b, "\n| Job | Class | Queue | Running at start | Fate |")
-		fmt.Fprintln(&b, "|---|---|---|---:|---|")
+		fmt.Fprintln(&b, "\n| Job | Class | Queue | Running at start | Fate | Note |")
+		fmt.Fprintln(&b, "|---|---|---|---:|---|---|")
 		for _, jb := range notable {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", mdCode(jb.JID), mdCell(jb.Class), mdCell(jb.Queue),
-				ageAtStart(r, jb), jb.Fate)
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", mdCode(jb.JID), mdCell(jb.Class), mdCell(jb.Queue),
+				ageAtStart(r, jb), jb.Fate, mdCell(orDash(jb.Note)))
 		}
 	}
 

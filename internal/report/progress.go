@@ -11,6 +11,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/drainctl/drainctl/internal/drain"
+	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
 // ProgressOptions configures the live progress.
@@ -113,7 +115,7 @@ func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 		longest = fmt.Sprintf("longest %s %s on %s for %s", l.Class, l.JID, l.Process, l.Running.Round(time.Second))
 		longestJID = l.JID
 	}
-	procs, waiting := 0, dp.Processes[drain.StateRunning]+dp.Processes[drain.StateUnknown]
+	procs, waiting := 0, dp.Processes[sidekiq.StateRunning]+dp.Processes[sidekiq.StateUnknown]
 	for _, n := range dp.Processes {
 		procs += n
 	}
@@ -165,8 +167,8 @@ func (p *Progress) DrainProgress(dp drain.DrainProgress) {
 }
 
 // states prints process counts by state in a fixed order: "quiet 2, drained 1".
-func states(m map[drain.State]int) string {
-	order := []drain.State{drain.StateRunning, drain.StateQuiet, drain.StateDrained, drain.StateGone, drain.StateDead, drain.StateUnknown}
+func states(m map[sidekiq.State]int) string {
+	order := []sidekiq.State{sidekiq.StateRunning, sidekiq.StateQuiet, sidekiq.StateDrained, sidekiq.StateGone, sidekiq.StateDead, sidekiq.StateUnknown}
 	var parts []string
 	for _, s := range order {
 		if m[s] > 0 {
@@ -182,7 +184,7 @@ func (p *Progress) RolloutPoll(rp drain.RolloutPoll) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ref := rp.Ref.String()
-	events := append([]drain.ServiceEvent(nil), rp.Events...)
+	events := append([]ecs.Event(nil), rp.Events...)
 	sort.SliceStable(events, func(a, b int) bool { return events[a].At.Before(events[b].At) })
 	for _, e := range events {
 		p.line("%s event: %s", ref, e.Message)

@@ -5,6 +5,7 @@ package report
 
 import (
 	"encoding/json"
+	"io"
 	"net/url"
 	"regexp"
 	"sort"
@@ -12,10 +13,13 @@ import (
 	"time"
 
 	"github.com/drainctl/drainctl/internal/drain"
+	"github.com/drainctl/drainctl/internal/ecs"
+	"github.com/drainctl/drainctl/internal/finding"
 )
 
-// Schema is the JSON report's schema identifier; it changes only with an incompatible change.
-const Schema = "drainctl.report/v1"
+// Schema identifies the JSON documents drainctl writes (docs/report-schema.md); every
+// document carries it with its kind. It changes only with an incompatible change.
+const Schema = "drainctl/v2"
 
 // Options tunes FromResult and the renderers.
 type Options struct {
@@ -33,30 +37,47 @@ type Options struct {
 // Report is the run as the renderers show it. It holds only redacted Redis URLs and, unless
 // Options.ShowArgs, no job arguments.
 type Report struct {
-	Schema    string         `json:"schema"`
-	Command   string         `json:"command"`
-	Version   string         `json:"drainctl_version,omitempty"`
-	Outcome   string         `json:"outcome"`
-	ExitCode  int            `json:"exit_code"`
-	Error     string         `json:"error,omitempty"`
-	DryRun    bool           `json:"dry_run"`
-	StartedAt time.Time      `json:"started_at"`
-	EndedAt   time.Time      `json:"ended_at"`
-	Duration  Seconds        `json:"duration_seconds"`
-	Settings  Settings       `json:"settings"`
-	Jobs      Jobs           `json:"jobs"`
-	JobList   []Job          `json:"job_list"`
-	Processes []Process      `json:"processes"`
-	Unplaced  []string       `json:"unplaced"`
-	Services  []Service      `json:"services"`
-	Queues    []Queue        `json:"queues"`
-	Phases    []Phase        `json:"phases"`
-	Lock      Lock           `json:"lock"`
-	Plan      []string       `json:"plan"`
-	Left      *Left          `json:"left"`
-	APICalls  map[string]int `json:"api_calls"`
-	Warnings  []string       `json:"warnings"`
+	Schema string `json:"schema"`
+	// DocKind is the command that wrote the document: deploy, drain or quiet.
+	DocKind   string            `json:"kind"`
+	Command   string            `json:"command"`
+	Strategy  Strategy          `json:"strategy"`
+	Version   string            `json:"drainctl_version,omitempty"`
+	Outcome   string            `json:"outcome"`
+	ExitCode  int               `json:"exit_code"`
+	Error     string            `json:"error,omitempty"`
+	DryRun    bool              `json:"dry_run"`
+	StartedAt time.Time         `json:"started_at"`
+	EndedAt   time.Time         `json:"ended_at"`
+	Duration  Seconds           `json:"duration_seconds"`
+	Settings  Settings          `json:"settings"`
+	Findings  []finding.Finding `json:"findings"`
+	Jobs      Jobs              `json:"jobs"`
+	JobList   []Job             `json:"job_list"`
+	Processes []Process         `json:"processes"`
+	Unplaced  []string          `json:"unplaced"`
+	Services  []Service         `json:"services"`
+	Queues    []Queue           `json:"queues"`
+	Phases    []Phase           `json:"phases"`
+	Lock      Lock              `json:"lock"`
+	Plan      []string          `json:"plan"`
+	Left      *Left             `json:"left"`
+	APICalls  map[string]int    `json:"api_calls"`
+	Warnings  []string          `json:"warnings"`
 }
+
+// Strategy is the strategy a run used and why.
+type Strategy struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Kind names the document: the command that ran.
+func (r *Report) Kind() string { return r.DocKind }
+
+func (r *Report) writeText(w io.Writer, o Options) error { return WriteText(w, *r, o) }
+
+func (r *Report) writeMarkdown(w io.Writer, _ Options) error { return WriteMarkdown(w, *r) }
 
 // Seconds is a duration written as a number of seconds in JSON.
 type Seconds float64
@@ -82,11 +103,17 @@ type Settings struct {
 
 // Jobs counts the jobs that were in flight on the selection when it was quieted.
 type Jobs struct {
-	Finished     int `json:"finished"`
-	Requeued     int `json:"requeued"`
-	Rescued      int `json:"rescued"`
-	StillRunning int `json:"still_running"`
-	Lost         int `json:"lost"`
+	Finished int `json:"finished"`
+	// Requeued jobs were pushed back by Sidekiq's own shutdown.
+	Requeued int `json:"requeued"`
+	// Rescued jobs were pushed back by this run; AlreadyRescued by an earlier (or
+	// concurrent) rescue of the same death; Safe were found queued, scheduled, in retry or
+	// running elsewhere.
+	Rescued        int `json:"rescued"`
+	AlreadyRescued int `json:"already_rescued"`
+	Safe           int `json:"safe"`
+	StillRunning   int `json:"still_running"`
+	Lost           int `json:"lost"`
 }
 
 // Job is one of those jobs and its fate.
@@ -111,6 +138,7 @@ type Process struct {
 	Task        string    `json:"task"`
 	Service     string    `json:"service"`
 	State       string    `json:"state"`
+	Exit        string    `json:"exit"`
 	Evidence    string    `json:"evidence"`
 	LastBeat    time.Time `json:"last_beat"`
 	BusyAtQuiet int       `json:"busy_at_quiet"`
@@ -223,12 +251,14 @@ type Left struct {
 // FromResult builds the Report of a run from its Result (which carries the error text and
 // the exit code Run concluded).
 func FromResult(res drain.Result, opts Options) Report {
-	cmd := opts.Command
+	cmd := res.Command
 	if cmd == "" {
 		cmd = "deploy"
 	}
 	r := Report{
-		Schema: Schema, Command: cmd, Version: opts.Version, Outcome: string(res.Outcome),
+		Schema: Schema, DocKind: cmd, Command: cmd, Strategy: Strategy{Name: string(res.Strategy.Name), Reason: res.Strategy.Reason},
+		Findings: append([]finding.Finding{}, res.Findings...),
+		Version:  opts.Version, Outcome: string(res.Outcome),
 		ExitCode: res.ExitCode, Error: res.Error, DryRun: res.DryRun,
 		StartedAt: res.StartedAt.UTC(), EndedAt: res.EndedAt.UTC(), Duration: secs(res.EndedAt.Sub(res.StartedAt)),
 		Settings: Settings{
@@ -257,19 +287,16 @@ func FromResult(res drain.Result, opts Options) Report {
 	for _, p := range res.Processes {
 		r.Processes = append(r.Processes, Process{Identity: p.Identity, Hostname: p.Hostname, Tag: p.Tag,
 			Version: p.Version, Queues: nonNil(p.Queues), Task: taskID(p.TaskARN), Service: p.Service,
-			State: string(p.State), Evidence: p.Evidence, LastBeat: p.LastBeat.UTC(), BusyAtQuiet: p.BusyAtQuiet})
+			State: string(p.State), Exit: string(p.Exit), Evidence: p.Evidence, LastBeat: p.LastBeat.UTC(), BusyAtQuiet: p.BusyAtQuiet})
 	}
 	for _, s := range res.Services {
 		rs := Service{Cluster: s.Ref.Cluster, Service: s.Ref.Service, Deployed: s.Deployed,
-			DeploymentID: s.Rollout.DeploymentID, PreviousTaskDefinition: s.Rollout.PreviousTaskDefinition,
+			DeploymentID: s.Rollout.DeploymentID, PreviousTaskDefinition: s.PreviousTaskDefinition(),
 			TaskDefinition: s.Rollout.TaskDefinition, Timeline: []Poll{}, Events: []Event{},
 			StoppedTasks: []StoppedTask{}, ReplacedTasks: nonNil(s.ReplacedTasks), KeptQuietTasks: nonNil(s.KeptQuietTasks),
 			Config: ServiceConfig{Status: s.State.Status, Desired: s.State.Desired, Running: s.State.Running,
 				MinimumHealthyPercent: s.State.MinHealthy, MaximumPercent: s.State.MaxPercent,
 				CircuitBreaker: s.State.BreakerEnabled, Rollback: s.State.BreakerRollback, Controller: s.State.Controller}}
-		if rs.PreviousTaskDefinition == "" {
-			rs.PreviousTaskDefinition = s.State.TaskDefinition
-		}
 		if !s.Deployed {
 			rs.TaskDefinition = res.Settings.TaskDefinition
 			if rs.TaskDefinition == "" {
@@ -294,7 +321,7 @@ func FromResult(res drain.Result, opts Options) Report {
 		// Our deployment's stopped tasks (from the rollout watch), then the old tasks that
 		// stopped during the run, each once.
 		seen := map[string]bool{}
-		var stopped []drain.Task
+		var stopped []ecs.Task
 		if s.Outcome != nil {
 			stopped = append(stopped, s.Outcome.StoppedTasks...)
 		}
@@ -399,6 +426,10 @@ func (r *Report) redact() {
 		r.Settings.RedisURL = RedactURL(r.Settings.RedisURL)
 	}
 	r.Error = redactText(r.Error)
+	for i := range r.Findings {
+		r.Findings[i].Message = redactText(r.Findings[i].Message)
+		r.Findings[i].Subject = redactText(r.Findings[i].Subject)
+	}
 	for i := range r.Warnings {
 		r.Warnings[i] = redactText(r.Warnings[i])
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drainctl/drainctl/internal/drain"
+	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
@@ -50,7 +51,28 @@ const (
 	td8  = "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:8"
 )
 
-func procs(s1, s2 drain.State, ev2 string) []drain.ProcessResult {
+// exitOf is the exit verdict the Runner gives a process last seen in state s.
+func exitOf(s sidekiq.State) drain.ExitVerdict {
+	switch s {
+	case sidekiq.StateGone:
+		return drain.ExitClean
+	case sidekiq.StateDead:
+		return drain.ExitKilled
+	case sidekiq.StateRunning:
+		return "" // never quieted: nothing to judge
+	}
+	return drain.ExitUnknown
+}
+
+func procs(s1, s2 sidekiq.State, ev2 string) []drain.ProcessResult {
+	ps := procList(s1, s2, ev2)
+	for i := range ps {
+		ps[i].Exit = exitOf(ps[i].State)
+	}
+	return ps
+}
+
+func procList(s1, s2 sidekiq.State, ev2 string) []drain.ProcessResult {
 	return []drain.ProcessResult{
 		{Identity: id1, Hostname: "ip-10-0-1-11", Tag: "worker", Version: "7.3.2", Queues: []string{"default"},
 			TaskARN: arn1, Service: "prod/worker", State: s1, LastBeat: at(40), BusyAtQuiet: 2},
@@ -90,12 +112,13 @@ func counts(recs []drain.JobRecord) drain.JobCounts {
 func exit(n int32) *int32 { return &n }
 
 func service(deployed bool, out *drain.RolloutOutcome, polls ...drain.RolloutPoll) drain.ServiceResult {
-	s := drain.ServiceResult{Ref: drain.ServiceRef{Cluster: "prod", Service: "worker"},
-		State: drain.ServiceState{Status: "ACTIVE", TaskDefinition: td7, Desired: 2, Running: 2, Controller: "ECS",
+	s := drain.ServiceResult{Ref: ecs.ServiceRef{Cluster: "prod", Service: "worker"},
+		State: ecs.ServiceState{Status: "ACTIVE", TaskDefinition: td7, Desired: 2, Running: 2, Controller: "ECS",
 			MinHealthy: 100, MaxPercent: 200, BreakerEnabled: true, BreakerRollback: true},
 		Deployed: deployed, Polls: polls, Outcome: out}
 	if deployed {
-		s.Rollout = drain.Rollout{DeploymentID: "ecs-svc/8374650192837465", TaskDefinition: td8, PreviousTaskDefinition: td7, StartedAt: at(45)}
+		s.Rollout = ecs.DeployResult{DeploymentID: "ecs-svc/8374650192837465", TaskDefinition: td8, StartedAt: at(45),
+			Previous: []ecs.Deployment{{ID: "ecs-svc/1111111111111111", Status: "PRIMARY", TaskDefinition: td7}}}
 	}
 	return s
 }
@@ -104,13 +127,13 @@ func poll(t float64, state string, running int32, deps int, events ...string) dr
 	p := drain.RolloutPoll{At: at(t), DeploymentID: "ecs-svc/8374650192837465", RolloutState: state, Desired: 2,
 		Running: running, Pending: 2 - running, Deployments: deps}
 	for _, e := range events {
-		p.Events = append(p.Events, drain.ServiceEvent{At: at(t - 1), Message: e})
+		p.Events = append(p.Events, ecs.Event{At: at(t - 1), Message: e})
 	}
 	return p
 }
 
 func calls(extra map[string]int) map[string]int {
-	m := map[string]int{"ecs.Preflight": 1, "ecs.Tasks": 1, "redis.Snapshot": 1, "redis.LockHolder": 1}
+	m := map[string]int{"ecs.CheckClusters": 1, "ecs.Describe": 1, "ecs.TaskDefinition": 1, "ecs.Tasks": 1, "redis.Ping": 1, "redis.Snapshot": 1, "redis.LockHolder": 1}
 	for k, v := range extra {
 		m[k] = v
 	}
@@ -124,12 +147,12 @@ func results() []struct {
 	err  error
 } {
 	lock := drain.LockRecord{Name: "deploy:prod/worker", Acquired: true, Released: true}
-	killed := drain.Task{ARN: arn2, ID: "6a5b4c3d2e1f", LastStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated",
+	killed := ecs.Task{ARN: arn2, ID: "6a5b4c3d2e1f", LastStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated",
 		StoppedReason: "Scaling activity initiated by (deployment ecs-svc/8374650192837465)",
-		Containers:    []drain.Container{{Name: "sidekiq", ExitCode: exit(137)}}}
-	clean := drain.Task{ARN: arn1, ID: "1f2e3d4c5b6a", LastStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated",
+		Containers:    []ecs.Container{{Name: "sidekiq", ExitCode: exit(137)}}}
+	clean := ecs.Task{ARN: arn1, ID: "1f2e3d4c5b6a", LastStatus: "STOPPED", StopCode: "ServiceSchedulerInitiated",
 		StoppedReason: "Scaling activity initiated by (deployment ecs-svc/8374650192837465)",
-		Containers:    []drain.Container{{Name: "sidekiq", ExitCode: exit(0)}}}
+		Containers:    []ecs.Container{{Name: "sidekiq", ExitCode: exit(0)}}}
 
 	success := jobs(drain.JobFinished, drain.JobRequeued, drain.JobRescued)
 	rolled := jobs(drain.JobFinished, drain.JobFinished, drain.JobFinished)
@@ -149,25 +172,25 @@ func results() []struct {
 		{name: "success_rescued", res: drain.Result{
 			Outcome: drain.OutcomeSucceeded, StartedAt: t0, EndedAt: at(170), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 45.0, "deploy", 45.0, 45.3, "rollout", 45.3, 110.0, "exits", 110.0, 170.0),
-			Processes: procs(drain.StateGone, drain.StateDead, "task 6a5b4c3d2e1f container sidekiq exited 137 (SIGKILL after stopTimeout)"),
+			Processes: procs(sidekiq.StateGone, sidekiq.StateDead, "task 6a5b4c3d2e1f container sidekiq exited 137 (SIGKILL after stopTimeout)"),
 			JobList:   success, Jobs: counts(success),
 			Services: []drain.ServiceResult{func() drain.ServiceResult {
 				s := service(true, &drain.RolloutOutcome{Result: drain.RolloutSucceeded, Polls: 3},
 					poll(50, "IN_PROGRESS", 0, 2, "(service worker) has started 2 tasks: (task 9c8b) (task 7d6e)."),
 					poll(80, "IN_PROGRESS", 2, 2),
 					poll(110, "COMPLETED", 2, 1, "(service worker) has reached a steady state."))
-				s.OldTasksStopped = []drain.Task{clean, killed}
+				s.OldTasksStopped = []ecs.Task{clean, killed}
 				return s
 			}()},
 			Lock:     lock,
-			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "redis.Poll": 40, "ecs.Deploy": 1, "ecs.Watch": 1, "ecs.WatchPolls": 3, "redis.Rescue": 1, "redis.LockRelease": 1}),
+			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "redis.Poll": 40, "ecs.Deploy": 1, "ecs.Describe": 3, "redis.Rescue": 1, "redis.LockRelease": 1}),
 			Warnings: []string{"1 process(es) were killed instead of stopping: " + id2 + "; the signal path likely does not deliver SIGTERM to Sidekiq (shell wrapper as PID 1, no init, or stopTimeout below sidekiq -t + 5s)",
 				"rescued 1 job(s) of killed processes: nothing lost, but they run again from the start"},
 		}},
 		{name: "rolled_back", res: drain.Result{
 			Outcome: drain.OutcomeRolledBack, StartedAt: t0, EndedAt: at(200), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 30.0, "deploy", 30.0, 30.2, "rollout", 30.2, 195.0, "recover", 195.0, 200.0),
-			Processes: procs(drain.StateDrained, drain.StateDrained, ""),
+			Processes: procs(sidekiq.StateDrained, sidekiq.StateDrained, ""),
 			JobList:   rolled, Jobs: counts(rolled),
 			Services: []drain.ServiceResult{func() drain.ServiceResult {
 				s := service(true, &drain.RolloutOutcome{Result: drain.RolloutRolledBack, Reason: "ECS deployment circuit breaker: tasks failed to start.", Polls: 4},
@@ -185,7 +208,7 @@ func results() []struct {
 		{name: "drain_timeout_fail", res: drain.Result{
 			Outcome: drain.OutcomeDrainTimeout, StartedAt: t0, EndedAt: at(43), Settings: failTimeout,
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 42.0),
-			Processes: procs(drain.StateQuiet, drain.StateQuiet, ""),
+			Processes: procs(sidekiq.StateQuiet, sidekiq.StateQuiet, ""),
 			JobList:   timeout, Jobs: counts(timeout),
 			Services: []drain.ServiceResult{service(false, nil)},
 			Lock:     lock,
@@ -197,9 +220,9 @@ func results() []struct {
 		{name: "dry_run", res: drain.Result{
 			Outcome: drain.OutcomeDryRun, DryRun: true, StartedAt: t0, EndedAt: at(0.6), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.6),
-			Processes: procs(drain.StateRunning, drain.StateRunning, ""),
+			Processes: procs(sidekiq.StateRunning, sidekiq.StateRunning, ""),
 			Unplaced:  []string{"ip-10-0-9-9:3:ffffffffffff"},
-			Queues: []drain.QueueDepth{{Name: "default", Size: 1250, Latency: 42 * time.Second},
+			Queues: []sidekiq.QueueStat{{Name: "default", Size: 1250, Latency: 42 * time.Second},
 				{Name: "mailers", Size: 3, Latency: 800 * time.Millisecond}},
 			JobList: dry, Jobs: counts(dry),
 			Services: []drain.ServiceResult{service(false, nil)},
@@ -219,14 +242,14 @@ func results() []struct {
 				ps[5].Error = "watch the rollout of prod/worker (deployment ecs-svc/8374650192837465): context canceled"
 				return ps
 			}(),
-			Processes: procs(drain.StateQuiet, drain.StateDrained, ""),
+			Processes: procs(sidekiq.StateQuiet, sidekiq.StateDrained, ""),
 			JobList:   intr, Jobs: counts(intr),
 			Services: []drain.ServiceResult{service(true, nil, poll(40, "IN_PROGRESS", 1, 2))},
 			Lock:     lock,
 			Left: &drain.Leftover{QuietProcesses: []string{id1, id2}, DeploymentStarted: true,
 				DeploymentIDs: map[string]string{"prod/worker": "ecs-svc/8374650192837465"},
 				Hint:          "the deployment continues without drainctl; watch it with: aws ecs describe-services --cluster prod --services worker (deployment ecs-svc/8374650192837465)"},
-			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "ecs.Deploy": 1, "ecs.Watch": 1, "redis.SnapshotOf": 1}),
+			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "ecs.Deploy": 1, "redis.SnapshotOf": 1}),
 			Error:    "interrupted during rollout: context canceled",
 		}, err: fmt.Errorf("%w during rollout: %w", drain.ErrInterrupted, errors.New("context canceled"))},
 	}
@@ -234,7 +257,11 @@ func results() []struct {
 
 // withExit sets the exit code as drain.Runner does.
 func withExit(res drain.Result, err error) drain.Result {
-	res.ExitCode = drain.ExitCode(res, err)
+	res.ExitCode = int(drain.ExitCode(err))
+	if res.Strategy.Name == "" {
+		res.Command = "deploy"
+		res.Strategy = drain.Strategy{Name: drain.StrategyDrainFirst, Reason: "quiet every selected process and wait for its jobs before the deployment starts"}
+	}
 	return res
 }
 
@@ -283,12 +310,12 @@ func TestGolden(t *testing.T) {
 // TestStoppedTasksMerged: the report lists our deployment's stopped tasks and the old tasks
 // that stopped during the run, each once.
 func TestStoppedTasksMerged(t *testing.T) {
-	fresh := drain.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/fresh", ID: "fresh", StopCode: "TaskFailedToStart"}
-	old := drain.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/old", ID: "old", StopCode: "ServiceSchedulerInitiated"}
+	fresh := ecs.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/fresh", ID: "fresh", StopCode: "TaskFailedToStart"}
+	old := ecs.Task{ARN: "arn:aws:ecs:us-east-1:1:task/prod/old", ID: "old", StopCode: "ServiceSchedulerInitiated"}
 	res := drain.Result{Outcome: drain.OutcomeSucceeded, StartedAt: t0, EndedAt: t0, Services: []drain.ServiceResult{{
-		Ref:             drain.ServiceRef{Cluster: "prod", Service: "worker"},
-		Outcome:         &drain.RolloutOutcome{Result: drain.RolloutSucceeded, StoppedTasks: []drain.Task{fresh, old}},
-		OldTasksStopped: []drain.Task{old},
+		Ref:             ecs.ServiceRef{Cluster: "prod", Service: "worker"},
+		Outcome:         &drain.RolloutOutcome{Result: drain.RolloutSucceeded, StoppedTasks: []ecs.Task{fresh, old}},
+		OldTasksStopped: []ecs.Task{old},
 	}}}
 	r := FromResult(res, Options{})
 	var ids []string
@@ -316,8 +343,8 @@ func TestOutcomeAndExitCodes(t *testing.T) {
 		if w := want[tc.name]; rep.Outcome != w.outcome || rep.ExitCode != w.code {
 			t.Errorf("%s: outcome %s exit %d, want %s %d", tc.name, rep.Outcome, rep.ExitCode, w.outcome, w.code)
 		}
-		if rep.Schema != "drainctl.report/v1" {
-			t.Errorf("schema = %q", rep.Schema)
+		if rep.Schema != Schema || rep.DocKind != "deploy" {
+			t.Errorf("schema, kind = %q, %q; want %q, deploy", rep.Schema, rep.DocKind, Schema)
 		}
 	}
 }
@@ -465,17 +492,17 @@ func TestAppendStepSummary(t *testing.T) {
 func TestProgressPlainLines(t *testing.T) {
 	var b bytes.Buffer
 	p := NewProgress(&b, ProgressOptions{TTY: false})
-	ref := drain.ServiceRef{Cluster: "prod", Service: "worker"}
+	ref := ecs.ServiceRef{Cluster: "prod", Service: "worker"}
 	long := []drain.RunningJob{{JID: "j2", Class: "LongJob", Process: id1, Running: 95 * time.Second}}
 	p.PhaseStarted(drain.PhaseDrain, t0)
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: long})
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: long}) // no change: no line
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 2}, Longest: long})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 2}, Longest: long}) // no change: no line
 	longer := []drain.RunningJob{{JID: "j2", Class: "LongJob", Process: id1, Running: 97 * time.Second}}
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[drain.State]int{drain.StateQuiet: 2}, Longest: longer}) // the same job, only older: no line
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 0, Processes: map[drain.State]int{drain.StateDrained: 2}})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 2, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 2}, Longest: longer}) // the same job, only older: no line
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 3, Remaining: 0, Processes: map[sidekiq.State]int{sidekiq.StateDrained: 2}})
 	p.PhaseEnded(drain.PhaseDrain, t0.Add(33*time.Second), nil)
 	p.RolloutPoll(drain.RolloutPoll{Ref: ref, DeploymentID: "ecs-svc/1", RolloutState: "IN_PROGRESS", Desired: 2, Running: 1, Pending: 1, Deployments: 2,
-		Events: []drain.ServiceEvent{{At: t0, Message: "(service worker) has started 2 tasks."}}})
+		Events: []ecs.Event{{At: t0, Message: "(service worker) has started 2 tasks."}}})
 	p.RolloutPoll(drain.RolloutPoll{Ref: ref, DeploymentID: "ecs-svc/1", RolloutState: "IN_PROGRESS", Desired: 2, Running: 1, Pending: 1, Deployments: 2})
 	p.Warning("something odd")
 	want := `drainctl: drain ...
@@ -506,8 +533,8 @@ func TestProgressBarsOnTTYOnly(t *testing.T) {
 			var b bytes.Buffer
 			p := NewProgress(&b, tt.opt)
 			p.PhaseStarted(drain.PhaseDrain, t0)
-			p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 4, Remaining: 3, Processes: map[drain.State]int{drain.StateQuiet: 1}})
-			p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 4, Remaining: 1, Processes: map[drain.State]int{drain.StateQuiet: 1}})
+			p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 4, Remaining: 3, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 1}})
+			p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseDrain, Total: 4, Remaining: 1, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 1}})
 			p.PhaseEnded(drain.PhaseDrain, t0.Add(time.Second), nil)
 			out := b.String()
 			// A bar redraws with carriage returns and shows the count; lines never do.
@@ -552,23 +579,23 @@ func TestProgressQuietAndEmptyLines(t *testing.T) {
 	}{
 		{
 			name: "first quiet poll: nothing acknowledged, no work in the heartbeats yet",
-			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 3}},
+			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[sidekiq.State]int{sidekiq.StateRunning: 3}},
 			want: "drainctl: quiet: waiting for 3 of 3 process(es) to acknowledge; processes running 3; no job in flight seen yet\n",
 		},
 		{
 			name: "quiet with jobs, partly acknowledged",
 			dp: drain.DrainProgress{Phase: drain.PhaseQuiet, Total: 4, Remaining: 4, Longest: long,
-				Processes: map[drain.State]int{drain.StateRunning: 1, drain.StateQuiet: 2}},
+				Processes: map[sidekiq.State]int{sidekiq.StateRunning: 1, sidekiq.StateQuiet: 2}},
 			want: "drainctl: quiet: waiting for 1 of 3 process(es) to acknowledge; processes running 1, quiet 2; 4 of 4 job(s) still running; longest LongJob j2 on ip-10-0-1-11:7:a1b2c3d4e5f6 for 1m35s\n",
 		},
 		{
 			name: "quiet acknowledged by all (a dead one waits for nothing)",
-			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Total: 1, Remaining: 1, Processes: map[drain.State]int{drain.StateQuiet: 2, drain.StateDead: 1}},
+			dp:   drain.DrainProgress{Phase: drain.PhaseQuiet, Total: 1, Remaining: 1, Processes: map[sidekiq.State]int{sidekiq.StateQuiet: 2, sidekiq.StateDead: 1}},
 			want: "drainctl: quiet: none of 3 process(es) left to acknowledge; processes quiet 2, dead 1; 1 of 1 job(s) still running\n",
 		},
 		{
 			name: "drain with no job ever seen",
-			dp:   drain.DrainProgress{Phase: drain.PhaseDrain, Processes: map[drain.State]int{drain.StateDrained: 2}},
+			dp:   drain.DrainProgress{Phase: drain.PhaseDrain, Processes: map[sidekiq.State]int{sidekiq.StateDrained: 2}},
 			want: "drainctl: drain: no job in flight seen yet; processes drained 2\n",
 		},
 	}
@@ -588,8 +615,8 @@ func TestProgressQuietAndEmptyLines(t *testing.T) {
 func TestProgressQuietBarCountsProcesses(t *testing.T) {
 	var b bytes.Buffer
 	p := NewProgress(&b, ProgressOptions{TTY: true})
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 3}})
-	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[drain.State]int{drain.StateRunning: 1, drain.StateQuiet: 2}})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[sidekiq.State]int{sidekiq.StateRunning: 3}})
+	p.DrainProgress(drain.DrainProgress{Phase: drain.PhaseQuiet, Processes: map[sidekiq.State]int{sidekiq.StateRunning: 1, sidekiq.StateQuiet: 2}})
 	out := b.String()
 	if !strings.Contains(out, "3 process(es) to acknowledge") || !strings.Contains(out, "/3") {
 		t.Errorf("quiet bar does not count processes: %q", out)

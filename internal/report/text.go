@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/drainctl/drainctl/internal/finding"
 )
 
 // ANSI colours, used only with Options.Color.
@@ -20,7 +22,7 @@ const (
 	ansiYellow = "\x1b[33m"
 )
 
-// WriteJSON writes the report as indented JSON (schema drainctl.report/v1).
+// WriteJSON writes the report as indented JSON (schema drainctl/v2, kind deploy, drain or quiet).
 func WriteJSON(w io.Writer, r Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -71,8 +73,24 @@ func WriteText(w io.Writer, r Report, opts Options) error {
 	fmt.Fprintln(&b, head)
 	fmt.Fprintf(&b, "  started %s, took %s; redis %s\n", r.StartedAt.Format(time.RFC3339),
 		fmtDur(r.Duration.Duration()), orDash(r.Settings.RedisURL))
+	if r.Strategy.Name != "" {
+		fmt.Fprintf(&b, "  strategy %s: %s\n", r.Strategy.Name, r.Strategy.Reason)
+	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  %s %s\n", paint(ansiRed, "error:"), r.Error)
+	}
+	if len(r.Findings) > 0 {
+		fmt.Fprintln(&b, "\nFindings:")
+		for _, f := range r.Findings {
+			sev := string(f.Severity)
+			if f.Severity == finding.Error {
+				sev = paint(ansiRed, sev)
+			}
+			fmt.Fprintf(&b, "  %s %s %s: %s\n", sev, f.Code, orDash(f.Subject), f.Message)
+			if f.Fix != "" {
+				fmt.Fprintf(&b, "    fix: %s\n", f.Fix)
+			}
+		}
 	}
 
 	if len(r.Plan) > 0 {
@@ -89,20 +107,20 @@ func WriteText(w io.Writer, r Report, opts Options) error {
 	if j.Lost > 0 {
 		lost = paint(ansiRed, lost)
 	}
-	fmt.Fprintln(tw, "JOBS\tfinished\trequeued\trescued\tstill running\tlost")
-	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%s\n", j.Finished, j.Requeued, j.Rescued, j.StillRunning, lost)
+	fmt.Fprintln(tw, "JOBS\tfinished\trequeued\trescued\talready rescued\tsafe\tstill running\tlost")
+	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", j.Finished, j.Requeued, j.Rescued, j.AlreadyRescued, j.Safe, j.StillRunning, lost)
 	tw.Flush()
 
 	if len(r.Processes) > 0 {
 		fmt.Fprintln(&b)
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROCESS\tTASK\tBUSY\tSTATE\tEVIDENCE")
+		fmt.Fprintln(tw, "PROCESS\tTASK\tBUSY\tSTATE\tEXIT\tEVIDENCE")
 		for _, p := range r.Processes {
 			st := p.State
 			if st == "dead" {
 				st = paint(ansiRed, st)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Identity, orDash(p.Task), p.BusyAtQuiet, st, orDash(p.Evidence))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", p.Identity, orDash(p.Task), p.BusyAtQuiet, st, orDash(p.Exit), orDash(p.Evidence))
 		}
 		tw.Flush()
 	}
@@ -126,6 +144,9 @@ func WriteText(w io.Writer, r Report, opts Options) error {
 		fmt.Fprintln(tw, "JOB\tCLASS\tQUEUE\tRUNNING AT START\tFATE\tPROCESS")
 		for _, jb := range notable {
 			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", jb.JID, jb.Class, jb.Queue, ageAtStart(r, jb), jb.Fate, jb.Process)
+			if jb.Note != "" {
+				line += "\t" + jb.Note
+			}
 			if jb.Args != nil {
 				line += "\targs " + string(jb.Args)
 			}

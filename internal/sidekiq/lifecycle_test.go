@@ -404,8 +404,9 @@ func TestLifecycleRedisRestart(t *testing.T) {
 			t.Parallel()
 			l := startLC(t, v, "ip-10-0-1-15", 2, 2)
 			// No go-redis retries: ticks during the restart fail and the watcher must retry them.
-			l.w.Client = NewClient(redis.NewClient(&redis.Options{Addr: l.r.Addr, MaxRetries: -1, DialerRetries: 1}), "")
-			t.Cleanup(func() { _ = l.w.Client.Close() })
+			noRetry := NewClient(redis.NewClient(&redis.Options{Addr: l.r.Addr, MaxRetries: -1, DialerRetries: 1}), "")
+			l.w.Source = noRetry
+			t.Cleanup(func() { _ = noRetry.Close() })
 			var failed int
 			l.w.OnError = func(error) { failed++ }
 			if err := l.c.Quiet(l.ctx, []string{l.id}); err != nil {

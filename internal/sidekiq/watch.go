@@ -84,8 +84,8 @@ type Observation struct {
 // are timed by the watcher's clock. Death is never concluded later than when counting from
 // the first tick.
 type Watcher struct {
-	// Client is the fleet the processes belong to.
-	Client *Client
+	// Source reads the processes (a *Client, or anything that reads them the same way).
+	Source Source
 	// Interval is the time between ticks in Until. Zero means DefaultWatchInterval.
 	Interval time.Duration
 	// Now is the watcher's clock. Nil means time.Now.
@@ -113,10 +113,20 @@ type tracked struct {
 	absentSince time.Time // watcher clock of the first tick that found its hash missing, since it was last present
 }
 
+// Source is what a Watcher reads the processes from; *Client is one.
+type Source interface {
+	// SnapshotOf reads the given identities whether or not they are still listed.
+	SnapshotOf(ctx context.Context, identities []string) (*Snapshot, error)
+}
+
 // NewWatcher returns a Watcher for the given processes (typically a selection from a
 // Snapshot), seeded with what that snapshot said about each of them.
-func (c *Client) NewWatcher(ps []Process) *Watcher {
-	w := &Watcher{Client: c, track: make(map[string]*tracked, len(ps))}
+func (c *Client) NewWatcher(ps []Process) *Watcher { return NewWatcher(c, ps) }
+
+// NewWatcher returns a Watcher reading src, for the given processes, seeded with what the
+// snapshot they came from said about each of them.
+func NewWatcher(src Source, ps []Process) *Watcher {
+	w := &Watcher{Source: src, track: make(map[string]*tracked, len(ps))}
 	for _, p := range ps {
 		if _, dup := w.track[p.Identity]; dup {
 			continue
@@ -193,7 +203,7 @@ func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
 	var snap *Snapshot
 	if len(ids) > 0 {
 		var err error
-		snap, err = w.Client.SnapshotOf(ctx, ids)
+		snap, err = w.Source.SnapshotOf(ctx, ids)
 		if err != nil {
 			w.mu.Lock()
 			w.lastFail = w.now()

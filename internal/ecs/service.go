@@ -15,16 +15,6 @@ import (
 // maxServicesPerCall is DescribeServices' limit.
 const maxServicesPerCall = 10
 
-// BreakerOffWarning is the preflight warning for a service without a deployment circuit breaker.
-const BreakerOffWarning = "deployment circuit breaker is off: a bad rollout then only ends by --rollout-timeout"
-
-// PreflightOptions tunes Preflight.
-type PreflightOptions struct {
-	// AllowInProgress proceeds (with a warning) when a rollout is already running, instead of
-	// refusing with ErrInProgress.
-	AllowInProgress bool
-}
-
 // Deployment is one entry of a service's deployments list.
 type Deployment struct {
 	ID                 string    `json:"id"`
@@ -40,33 +30,54 @@ type Deployment struct {
 	UpdatedAt          time.Time `json:"updatedAt,omitzero"`
 }
 
-// ServiceState is what preflight learned about one service.
+// ServiceState is one read of a service: its deployments, configuration and recent events.
 type ServiceState struct {
-	Ref             ServiceRef          `json:"ref"`
-	ARN             string              `json:"arn"`
-	Status          string              `json:"status"`
-	TaskDefinition  string              `json:"taskDefinition"`
-	Desired         int32               `json:"desired"`
-	Running         int32               `json:"running"`
-	Pending         int32               `json:"pending"`
-	Deployments     []Deployment        `json:"deployments"`
-	MinHealthy      int32               `json:"minimumHealthyPercent"`
-	MaxPercent      int32               `json:"maximumPercent"`
-	BreakerEnabled  bool                `json:"circuitBreaker"`
-	BreakerRollback bool                `json:"circuitBreakerRollback"`
-	Controller      string              `json:"deploymentController"`
-	LaunchType      string              `json:"launchType,omitempty"`
-	TaskDef         *TaskDefinitionInfo `json:"taskDefinitionDetail,omitempty"`
-	// Warnings are findings that do not stop a deploy.
-	Warnings []string `json:"warnings,omitempty"`
+	Ref             ServiceRef   `json:"ref"`
+	ARN             string       `json:"arn"`
+	Status          string       `json:"status"`
+	TaskDefinition  string       `json:"taskDefinition"`
+	Desired         int32        `json:"desired"`
+	Running         int32        `json:"running"`
+	Pending         int32        `json:"pending"`
+	Deployments     []Deployment `json:"deployments"`
+	MinHealthy      int32        `json:"minimumHealthyPercent"`
+	MaxPercent      int32        `json:"maximumPercent"`
+	BreakerEnabled  bool         `json:"circuitBreaker"`
+	BreakerRollback bool         `json:"circuitBreakerRollback"`
+	Controller      string       `json:"deploymentController"`
+	LaunchType      string       `json:"launchType,omitempty"`
+	// Events are the service's latest events (ECS keeps 100), oldest first.
+	Events []Event `json:"events,omitempty"`
+}
+
+// Deployment returns the deployment with the given ID, or nil.
+func (s ServiceState) Deployment(id string) *Deployment {
+	for i := range s.Deployments {
+		if s.Deployments[i].ID == id {
+			return &s.Deployments[i]
+		}
+	}
+	return nil
+}
+
+// Primary returns the PRIMARY deployment, or nil.
+func (s ServiceState) Primary() *Deployment {
+	for i := range s.Deployments {
+		if s.Deployments[i].Status == "PRIMARY" {
+			return &s.Deployments[i]
+		}
+	}
+	return nil
 }
 
 // TaskDefinitionInfo is a plain copy of the parts of a task definition the signal-path checks
 // read, so SDK types stay inside this package.
 type TaskDefinitionInfo struct {
-	ARN                     string                `json:"arn"`
-	Family                  string                `json:"family"`
-	Revision                int32                 `json:"revision"`
+	ARN      string `json:"arn"`
+	Family   string `json:"family"`
+	Revision int32  `json:"revision"`
+	// Status is ACTIVE or INACTIVE (deregistered: a service cannot be updated to it).
+	Status                  string                `json:"status"`
 	NetworkMode             string                `json:"networkMode,omitempty"`
 	RequiresCompatibilities []string              `json:"requiresCompatibilities,omitempty"`
 	Containers              []ContainerDefinition `json:"containers"`
@@ -97,26 +108,15 @@ type ContainerDependency struct {
 	Condition     string `json:"condition"` // START, COMPLETE, SUCCESS, HEALTHY
 }
 
-// Preflight reads every service of refs (batched DescribeServices by cluster, at most 10 per
-// call), checks each can take a forced rolling deployment, and reads its task definition.
-// Refusals come back joined (errors.Join), one line each, matching ErrNotFound, ErrRefused,
-// ErrInProgress or ErrAccessDenied; the states of the services that could be read are
-// returned either way.
-func (c *Client) Preflight(ctx context.Context, refs []ServiceRef, opt PreflightOptions) ([]ServiceState, error) {
+// Describe reads every service of refs (DescribeServices batched by cluster, at most 10 per
+// call) with its deployments, configuration and latest events. A service that does not exist
+// is an error matching ErrNotFound (one line each, joined); the states of the services that
+// could be read are returned either way.
+func (c *Client) Describe(ctx context.Context, refs []ServiceRef) ([]ServiceState, error) {
 	clusters := groupByCluster(refs)
 	var errs []error
-
-	missing, err := c.missingClusters(ctx, clusters.order)
-	if err != nil {
-		return nil, err
-	}
 	var states []ServiceState
-	tdCache := map[string]*TaskDefinitionInfo{}
 	for _, cluster := range clusters.order {
-		if why, ok := missing[cluster]; ok {
-			errs = append(errs, newKindError(ErrNotFound, nil, "cluster %q not found (region %s)%s", shortName(cluster), c.region, why))
-			continue
-		}
 		svcs, failures, err := c.describeServices(ctx, cluster, clusters.refs[cluster])
 		if err != nil {
 			if errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) {
@@ -139,71 +139,42 @@ func (c *Client) Preflight(ctx context.Context, refs []ServiceRef, opt Preflight
 				}
 				continue
 			}
-			st := stateOf(ref, svc)
-			if err := c.checkService(&st, opt); err != nil {
-				errs = append(errs, err)
-			}
-			if st.TaskDefinition != "" {
-				td, ok := tdCache[st.TaskDefinition]
-				if !ok {
-					td, err = c.taskDefinition(ctx, st.TaskDefinition, ref)
-					if err != nil {
-						errs = append(errs, err)
-					}
-					tdCache[st.TaskDefinition] = td
-				}
-				st.TaskDef = td
-			}
-			states = append(states, st)
+			states = append(states, stateOf(ref, svc))
 		}
 	}
 	return states, errors.Join(errs...)
 }
 
-// checkService applies the refusals and warnings to one described service.
-func (c *Client) checkService(st *ServiceState, opt PreflightOptions) error {
-	name, cluster := shortName(st.Ref.Service), shortName(st.Ref.Cluster)
-	if st.Status != "ACTIVE" {
-		return newKindError(ErrRefused, nil, "service %q in cluster %q is %s, not ACTIVE: only an active service can be deployed", name, cluster, st.Status)
+// CheckClusters returns an error matching ErrNotFound for each cluster that does not exist or
+// is no longer ACTIVE (one DescribeClusters call per 100 clusters).
+func (c *Client) CheckClusters(ctx context.Context, clusters []string) error {
+	missing, err := c.missingClusters(ctx, clusters)
+	if err != nil {
+		return err
 	}
-	switch st.Controller {
-	case "ECS", "":
-	case "CODE_DEPLOY":
-		return newKindError(ErrRefused, nil, "service %q in cluster %q uses the CODE_DEPLOY deployment controller: drainctl forces rolling (ECS controller) deployments only; deploy it through CodeDeploy", name, cluster)
-	default:
-		return newKindError(ErrRefused, nil, "service %q in cluster %q uses the %s deployment controller: drainctl forces rolling (ECS controller) deployments only; deploy it through its own controller", name, cluster, st.Controller)
-	}
-	if busy := inProgress(st.Deployments); busy != "" {
-		if !opt.AllowInProgress {
-			return newKindError(ErrInProgress, nil, "service %q in cluster %q already has a rollout in progress (%s): wait for it to end, or use --allow-in-progress", name, cluster, busy)
+	var errs []error
+	for _, cl := range clusters {
+		if why, ok := missing[cl]; ok {
+			errs = append(errs, newKindError(ErrNotFound, nil, "cluster %q not found (region %s)%s", shortName(cl), c.region, why))
 		}
-		st.Warnings = append(st.Warnings, "a rollout is already in progress ("+busy+"): the forced deployment replaces it")
 	}
-	if !st.BreakerEnabled {
-		st.Warnings = append(st.Warnings, BreakerOffWarning)
-	} else if !st.BreakerRollback {
-		st.Warnings = append(st.Warnings, "deployment circuit breaker has rollback off: a failed rollout is marked FAILED and left in place")
-	}
-	if st.MinHealthy < 100 {
-		st.Warnings = append(st.Warnings, fmt.Sprintf("minimumHealthyPercent is %d: ECS may stop old tasks before new ones are healthy", st.MinHealthy))
-	}
-	if st.Desired == 0 {
-		st.Warnings = append(st.Warnings, "desired count is 0: the rollout starts no task")
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// inProgress describes a rollout already under way, or returns "".
-func inProgress(deps []Deployment) string {
-	if len(deps) > 1 {
-		return fmt.Sprintf("%d deployments", len(deps))
-	}
-	for _, d := range deps {
-		if d.Status == "PRIMARY" && d.RolloutState == "IN_PROGRESS" {
-			return fmt.Sprintf("deployment %s is IN_PROGRESS", d.ID)
+// TaskDefinition describes a task definition by ARN, family:revision, or family (its latest
+// ACTIVE revision). One that does not exist is an error matching ErrNotFound.
+func (c *Client) TaskDefinition(ctx context.Context, name string) (*TaskDefinitionInfo, error) {
+	out, err := c.api.DescribeTaskDefinition(ctx, &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(name)})
+	if err != nil {
+		if apiCode(err) == "ClientException" || apiCode(err) == "InvalidParameterException" {
+			return nil, newKindError(ErrNotFound, err, "task definition %q not found (region %s)", shortName(name), c.region)
 		}
+		return nil, c.wrapAPIError(err, "DescribeTaskDefinition", fmt.Sprintf("task definition %q", shortName(name)), ServiceRef{})
 	}
-	return ""
+	if out.TaskDefinition == nil {
+		return nil, fmt.Errorf("describe task definition %q: empty response", shortName(name))
+	}
+	return taskDefinitionInfo(out.TaskDefinition), nil
 }
 
 // clusterGroups keeps refs grouped by cluster in first-seen order.
@@ -332,6 +303,10 @@ func stateOf(ref ServiceRef, s ecstypes.Service) ServiceState {
 	if s.DeploymentController != nil && s.DeploymentController.Type != "" {
 		st.Controller = string(s.DeploymentController.Type)
 	}
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		e := s.Events[i]
+		st.Events = append(st.Events, Event{ID: aws.ToString(e.Id), At: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
+	}
 	return st
 }
 
@@ -355,24 +330,13 @@ func deploymentsOf(ds []ecstypes.Deployment) []Deployment {
 	return out
 }
 
-// taskDefinition reads one task definition.
-func (c *Client) taskDefinition(ctx context.Context, arn string, ref ServiceRef) (*TaskDefinitionInfo, error) {
-	out, err := c.api.DescribeTaskDefinition(ctx, &awsecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
-	if err != nil {
-		return nil, c.wrapAPIError(err, "DescribeTaskDefinition", fmt.Sprintf("task definition %q of service %q", shortName(arn), shortName(ref.Service)), ref)
-	}
-	if out.TaskDefinition == nil {
-		return nil, fmt.Errorf("describe task definition %q: empty response", shortName(arn))
-	}
-	return taskDefinitionInfo(out.TaskDefinition), nil
-}
-
 func taskDefinitionInfo(td *ecstypes.TaskDefinition) *TaskDefinitionInfo {
 	info := &TaskDefinitionInfo{
 		ARN:         aws.ToString(td.TaskDefinitionArn),
 		Family:      aws.ToString(td.Family),
 		Revision:    td.Revision,
 		NetworkMode: string(td.NetworkMode),
+		Status:      string(td.Status),
 	}
 	for _, rc := range td.RequiresCompatibilities {
 		info.RequiresCompatibilities = append(info.RequiresCompatibilities, string(rc))

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/ecs/ecssim"
+	"github.com/drainctl/drainctl/internal/sidekiq"
+	"github.com/drainctl/drainctl/internal/testenv"
+	"github.com/redis/go-redis/v9"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestScripts runs the CLI contract (testdata/script/*.txtar): every command's bad input and
+// the documented exit codes, each with its one-line message, against a real Redis and the ECS
+// simulator through the SDK. The exit codes that need running Sidekiq jobs (3, 4, 5, 130) are
+// held by TestFleet and internal/e2e.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	sim := ecssim.New(ecssim.Options{TimeScale: 20, Tick: 20 * time.Millisecond})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	sim.CreateCluster("prod")
+	stop := int32(30)
+	td, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "worker", RequiresCompatibilities: []string{"FARGATE"},
+		Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:1", Command: []string{"bundle", "exec", "sidekiq", "-t", "3"}, StopTimeout: &stop}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "other", RequiresCompatibilities: []string{"FARGATE"},
+		Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:1", Command: []string{"bundle", "exec", "sidekiq"}, StopTimeout: &stop}}}); err != nil {
+		t.Fatal(err)
+	}
+	breaker := &ecssim.CircuitBreaker{Enable: true, Rollback: true}
+	for _, spec := range []ecssim.ServiceSpec{
+		{Cluster: "prod", Name: "worker", TaskDefinition: td, DesiredCount: 1, CircuitBreaker: breaker},
+		{Cluster: "prod", Name: "locked", TaskDefinition: td, DesiredCount: 1, CircuitBreaker: breaker},
+		{Cluster: "prod", Name: "legacy", TaskDefinition: td, DesiredCount: 1, DeploymentController: "CODE_DEPLOY"},
+		{Cluster: "prod", Name: "idle", TaskDefinition: td, DesiredCount: 0, CircuitBreaker: breaker},
+	} {
+		if err := sim.CreateService(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb := r.Client(t)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("DRAINCTL_TEST_REDIS_URL", r.URL())
+			e.Setenv("AWS_ENDPOINT_URL_ECS", sim.URL())
+			e.Setenv("AWS_REGION", "us-east-1")
+			e.Setenv("AWS_ACCESS_KEY_ID", "test")
+			e.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+			e.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			e.Setenv("NO_COLOR", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// exits N args...: run drainctl and require exit code N; stdout and stderr are
+			// kept for the next assertions.
+			"exits": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 1 {
+					ts.Fatalf("usage: exits CODE [drainctl args...]")
+				}
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("exits: %v", err)
+				}
+				err = ts.Exec("drainctl", args[1:]...)
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("drainctl: %v", err)
+				}
+				if got != want {
+					ts.Fatalf("drainctl exited %d, want %d", got, want)
+				}
+			},
+			// hold-lock NAME: another run on another host holds the deploy lock NAME.
+			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
+				cl := sidekiq.NewClient(rdb, "")
+				owner := sidekiq.LockOwner{Owner: "ci/run/41", Host: "build-host-7", PID: 4242, StartedAt: time.Now()}
+				if _, err := cl.AcquireLock(context.Background(), args[0], owner, time.Minute); err != nil {
+					ts.Fatalf("hold-lock: %v", err)
+				}
+			},
+			// sidekiq-beat HOST: an idle Sidekiq 7 process on HOST heartbeats, as Sidekiq writes it.
+			"sidekiq-beat": func(ts *testscript.TestScript, neg bool, args []string) {
+				host := args[0]
+				id := host + ":1:0123456789ab"
+				info := fmt.Sprintf(`{"hostname":%q,"started_at":%d,"pid":1,"tag":"app","concurrency":5,"queues":["default"],"weights":[{"default":0}],"labels":[],"identity":%q,"version":"7.3.2","embedded":false}`,
+					host, time.Now().Unix(), id)
+				ctx := context.Background()
+				_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.SAdd(ctx, "processes", id)
+					p.HSet(ctx, id, "info", info, "busy", 0, "beat", fmt.Sprintf("%.3f", float64(time.Now().UnixMilli())/1000), "quiet", "false", "rss", 0, "rtt_us", 0)
+					p.Expire(ctx, id, time.Minute)
+					return nil
+				})
+				if err != nil {
+					ts.Fatalf("sidekiq-beat: %v", err)
+				}
+			},
+			// redis-set KEY VALUE: write a key (a foreign namespace's Sidekiq keys).
+			"redis-set": func(ts *testscript.TestScript, neg bool, args []string) {
+				if err := rdb.Set(context.Background(), args[0], args[1], time.Minute).Err(); err != nil {
+					ts.Fatalf("redis-set: %v", err)
+				}
+			},
+		},
+	})
+}
+

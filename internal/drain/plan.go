@@ -1,0 +1,57 @@
+package drain
+
+import (
+	"fmt"
+	"strings"
+)
+
+// plan fills Result.Plan for a dry run: what the strategy would do, in order, from what
+// preflight read.
+func (x *run) plan() {
+	busy := 0
+	for _, p := range x.selected {
+		busy += len(p.Jobs)
+	}
+	add := func(format string, args ...any) { x.res.Plan = append(x.res.Plan, fmt.Sprintf(format, args...)) }
+	if x.lockName != "" {
+		add("would take the deploy lock %q (free now)", x.lockName)
+	}
+	add("would quiet %d process(es): %s", len(x.selected), strings.Join(identities(x.selected), ", "))
+	switch x.cfg.Strategy {
+	case StrategyQuietOnly:
+		if !x.cfg.NoWait {
+			add("would wait up to %v for every process to acknowledge", x.ackTimeout())
+		}
+		return
+	case StrategyDrainOnly:
+		add("would wait up to %v for %d in-flight job(s), then %s", x.cfg.DrainTimeout, busy, policyText(x.cfg.Strategy, x.cfg.OnTimeout))
+		return
+	}
+	add("would wait up to %v for %d in-flight job(s), then %s", x.cfg.DrainTimeout, busy, policyText(x.cfg.Strategy, x.cfg.OnTimeout))
+	for _, s := range x.res.Services {
+		if td := x.cfg.TaskDefinition; td != "" {
+			add("would deploy %s on %s (now %s)", shortTD(td), s.Ref, shortTD(s.State.TaskDefinition))
+		} else {
+			add("would force a new deployment of %s on %s", shortTD(s.State.TaskDefinition), s.Ref)
+		}
+	}
+	add("would watch the rollout for up to %v and the old processes' exits for up to %v", x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
+	if x.cfg.NoRescue {
+		add("would not rescue the jobs of killed processes (--rescue=false)")
+	} else {
+		add("would rescue the jobs of killed processes, once each")
+	}
+}
+
+// policyText says what a drain timeout leads to.
+func policyText(s StrategyName, p OnTimeout) string {
+	switch {
+	case p == OnTimeoutStop && s == StrategyDrainOnly:
+		return "send TERM through Redis (Sidekiq requeues) and wait for the processes to leave"
+	case p == OnTimeoutStop:
+		return "send TERM through Redis (Sidekiq requeues) and deploy"
+	case p == OnTimeoutFail:
+		return "stop with exit 3, leaving the processes quiet"
+	}
+	return "deploy anyway (ECS's SIGTERM lets Sidekiq requeue what is left)"
+}

@@ -1,0 +1,192 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// A strategy is an ordering of the phases; each reads like its description in README.md.
+// Every return goes through end, stopEarly or interrupted, so the Result always says what was
+// left behind.
+
+// drainFirst quiets the selection, waits for its jobs, deploys, watches the rollout, watches
+// the old processes leave and rescues the jobs of any that were killed.
+func (x *run) drainFirst(ctx context.Context) (Result, error) {
+	x.res.Strategy.Reason = "quiet every selected process and wait for its jobs before the deployment starts"
+	if err := x.preflight(ctx); err != nil {
+		return x.refused(ctx, PhasePreflight, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhasePreflight)
+	}
+	if x.cfg.DryRun {
+		x.plan()
+		return x.end(ctx, OutcomeDryRun, nil)
+	}
+	if err := x.acquireLock(ctx); err != nil {
+		return x.refused(ctx, PhaseLock, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseLock)
+	}
+
+	// From here on the selection can only be restarted, not un-quieted.
+	if err := x.quiet(ctx); err != nil {
+		return x.abort(ctx, PhaseQuiet, err)
+	}
+	if err := x.drainJobs(ctx); err != nil {
+		if errors.Is(err, ErrDrainTimeout) {
+			return x.stopEarly(ctx, OutcomeDrainTimeout, err)
+		}
+		return x.abort(ctx, PhaseDrain, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseDrain)
+	}
+
+	if err := x.deploy(ctx); err != nil {
+		return x.abort(ctx, PhaseDeploy, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseDeploy)
+	}
+	result, err := x.rollout(ctx)
+	if err != nil {
+		return x.abort(ctx, PhaseRollout, err)
+	}
+
+	switch result {
+	case RolloutSucceeded:
+		if err := x.exits(ctx, nil); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.end(ctx, OutcomeSucceeded, nil)
+
+	case RolloutTimedOut:
+		// Another service's rollout may have succeeded: its old processes leave all the same.
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		x.finalPoll(ctx)
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s", ErrRolloutTimeout,
+			x.cfg.RolloutTimeout, x.rolloutSummary()))
+
+	default:
+		// Failed or rolled back: get the quieted tasks the rollback kept replaced.
+		if err := x.recover(ctx); err != nil {
+			return x.abort(ctx, PhaseRecover, err)
+		}
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		outcome := OutcomeFailed
+		if result == RolloutRolledBack {
+			outcome = OutcomeRolledBack
+		}
+		return x.end(ctx, outcome, fmt.Errorf("%w: %s", ErrRolloutFailed, x.rolloutSummary()))
+	}
+}
+
+// drainOnly is `drainctl drain`: the sequence without the ECS phases. On a drain timeout,
+// OnTimeoutStop sends TERM and waits for the processes to leave (rescuing any that die);
+// OnTimeoutFail stops, leaving them quiet.
+func (x *run) drainOnly(ctx context.Context) (Result, error) {
+	x.res.Strategy.Reason = "quiet the selected processes and wait for their jobs; no ECS"
+	if err := x.preflight(ctx); err != nil {
+		return x.refused(ctx, PhasePreflight, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhasePreflight)
+	}
+	if x.cfg.DryRun {
+		x.plan()
+		return x.end(ctx, OutcomeDryRun, nil)
+	}
+	if err := x.quiet(ctx); err != nil {
+		return x.abort(ctx, PhaseQuiet, err)
+	}
+	err := x.drainJobs(ctx)
+	switch {
+	case errors.Is(err, ErrDrainTimeout):
+		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
+	case err != nil:
+		return x.abort(ctx, PhaseDrain, err)
+	case ctx.Err() != nil:
+		return x.interrupted(ctx, PhaseDrain)
+	}
+	if x.stopSent {
+		if err := x.exits(ctx, nil); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		if alive := x.aliveProcesses(); len(alive) > 0 {
+			return x.stopEarly(ctx, OutcomeFailed, fmt.Errorf("%w: %d process(es) still running %v after TERM: %s",
+				ErrStillRunning, len(alive), x.cfg.ExitTimeout, strings.Join(alive, ", ")))
+		}
+	}
+	return x.end(ctx, OutcomeSucceeded, nil)
+}
+
+// quietOnly is `drainctl quiet`: send TSTP and wait for the acknowledgement (unless NoWait).
+func (x *run) quietOnly(ctx context.Context) (Result, error) {
+	x.res.Strategy.Reason = "quiet the selected processes"
+	if err := x.preflight(ctx); err != nil {
+		return x.refused(ctx, PhasePreflight, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhasePreflight)
+	}
+	if x.cfg.DryRun {
+		x.plan()
+		return x.end(ctx, OutcomeDryRun, nil)
+	}
+	unacked, err := x.quietAck(ctx, !x.cfg.NoWait)
+	if err != nil {
+		return x.abort(ctx, PhaseQuiet, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseQuiet)
+	}
+	if len(unacked) > 0 {
+		return x.end(ctx, OutcomeFailed, fmt.Errorf("%w: %d process(es) did not acknowledge quiet within %v: %s",
+			ErrNotAcknowledged, len(unacked), x.ackTimeout(), strings.Join(unacked, ", ")))
+	}
+	return x.end(ctx, OutcomeSucceeded, nil)
+}
+
+// refused ends a run that stopped before any write: a preflight refusal or a held lock, or
+// an interrupt.
+func (x *run) refused(ctx context.Context, p Phase, err error) (Result, error) {
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, p)
+	}
+	if errors.Is(err, ErrLocked) {
+		return x.end(ctx, OutcomeLocked, err)
+	}
+	if errors.Is(err, ErrPreflight) {
+		return x.end(ctx, OutcomeRefused, err)
+	}
+	return x.end(ctx, OutcomeFailed, err)
+}
+
+// abort ends the run after a failed write or read: an interrupt when ctx was cancelled,
+// otherwise a failure with the state left behind re-read.
+func (x *run) abort(ctx context.Context, p Phase, err error) (Result, error) {
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, p)
+	}
+	return x.stopEarly(ctx, OutcomeFailed, err)
+}
