@@ -4,10 +4,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/rogpeppe/go-internal/testscript"
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/rogpeppe/go-internal/testscript"
 	"os"
 	"os/exec"
 	"path/filepath"

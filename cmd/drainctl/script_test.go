@@ -120,4 +120,3 @@ func TestScripts(t *testing.T) {
 		},
 	})
 }
-
