@@ -7,6 +7,7 @@
 #   action.sh [run]           install if needed, deploy, summary, outputs; exits with drainctl's code
 #   action.sh asset-name      print the release asset for RUNNER_OS/RUNNER_ARCH and the version
 #   action.sh install-plan    print how drainctl would be got (path|download|go-install …), do nothing
+#   action.sh install         only the install step: the wanted drainctl on PATH (and GITHUB_PATH)
 #   action.sh deploy-args     print the deploy arguments built from the inputs, one a line
 #   action.sh exit-meaning N  print the meaning of exit code N
 #
@@ -290,9 +291,10 @@ main() {
       asset_name "${RUNNER_OS:-}" "${RUNNER_ARCH:-}" "$(wanted_version)" \
         || die "no release binary for RUNNER_OS=${RUNNER_OS:-} RUNNER_ARCH=${RUNNER_ARCH:-}" ;;
     install-plan) install_plan ;;
+    install) install ;;
     deploy-args) deploy_args ;;
     exit-meaning) exit_meaning "${2:?exit-meaning needs a code}" ;;
-    *) die "unknown command '$cmd' (run, asset-name, install-plan, deploy-args, exit-meaning)" ;;
+    *) die "unknown command '$cmd' (run, asset-name, install-plan, install, deploy-args, exit-meaning)" ;;
   esac
 }
 
