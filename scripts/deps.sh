@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deps.sh installs what drainctl's tests and demo need, when it is missing:
 #   - redis-server and ruby-sidekiq 6.4.1 (Debian bookworm), ruby-concurrent;
+#   - jq (scripts/action.sh, the GitHub Action's script, reads the JSON report with it);
 #   - tini and dumb-init (the inits the signal-path tests run as a task's PID 1) and
 #     ruby-redis-namespace (Sidekiq 6's namespaced Redis connection);
 #   - Sidekiq 7.3.2 with ruby-redis-client and ruby-connection-pool from Debian trixie, run by
@@ -24,7 +25,7 @@ die() { echo "deps: error: $*" >&2; exit 1; }
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo -n "$@"
-  else die "need root to run '$*' (run this script as root, or install redis-server ruby-sidekiq ruby-concurrent tini dumb-init ruby-redis-namespace yourself)"
+  else die "need root to run '$*' (run this script as root, or install redis-server ruby-sidekiq ruby-concurrent tini dumb-init ruby-redis-namespace jq yourself)"
   fi
 }
 
@@ -39,6 +40,7 @@ apt_update() {
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 dpkg -s ruby-sidekiq >/dev/null 2>&1 || missing+=(ruby-sidekiq)
 dpkg -s ruby-concurrent >/dev/null 2>&1 || missing+=(ruby-concurrent)
 dpkg -s tini >/dev/null 2>&1 || missing+=(tini)
