@@ -5,26 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"github.com/drainctl/drainctl/internal/exitcode"
+	buildinfo "github.com/drainctl/drainctl/internal/version"
 	"io"
-	"runtime/debug"
 	"strings"
 	"sync"
 
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=…"; otherwise the module's.
-var version = ""
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+// versionString is drainctl's version for reports (internal/version).
+func versionString() string { return buildinfo.Get().Version }
 
 // env is how the CLI reads the environment, injectable for tests.
 type env func(string) string
@@ -110,7 +100,7 @@ func newApp(stdout, stderr io.Writer, getenv env) *cli.App {
 	app := &cli.App{
 		Name:                 "drainctl",
 		Usage:                "deploy Sidekiq workers on AWS ECS without losing jobs",
-		Version:              versionString(),
+		Version:              versionLine(),
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
@@ -200,14 +190,7 @@ func commands(getenv env) []*cli.Command {
 		statusCommand(getenv),
 		rescueCommand(getenv),
 		checkCommand(getenv),
-		{
-			Name:  "version",
-			Usage: "print drainctl's version",
-			Action: func(c *cli.Context) error {
-				fmt.Fprintf(c.App.Writer, "drainctl %s\n", versionString())
-				return nil
-			},
-		},
+		versionCommand(),
 	}
 }
 

@@ -46,10 +46,9 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles ./cmd/drainctl with testVersion stamped the way .goreleaser.yaml stamps a
-// release (internal/version, and main.version while app.go prints that one).
+// release (internal/version).
 func build(out string) error {
-	ldflags := "-X github.com/drainctl/drainctl/internal/version.version=" + testVersion +
-		" -X main.version=" + testVersion
+	ldflags := "-X github.com/drainctl/drainctl/internal/version.version=" + testVersion
 	cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", out, "./cmd/drainctl")
 	cmd.Dir = testenv.RepoRoot()
 	var stderr bytes.Buffer
