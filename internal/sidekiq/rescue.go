@@ -50,6 +50,7 @@ const (
 	OutcomeRunning        Outcome = "running"         // the jid is in a live process's work hash
 	OutcomeSuperFetch     Outcome = "super-fetch"     // Sidekiq Pro's super_fetch owns it: left to Pro
 	OutcomeDuplicate      Outcome = "duplicate"       // the same jid appeared earlier in the input
+	OutcomeUnknownVersion Outcome = "unknown-version" // its process runs a Sidekiq major drainctl does not know; see Client.ForceLayout
 	OutcomeInvalid        Outcome = "invalid"         // no jid, queue or payload to push
 	OutcomeError          Outcome = "error"           // Redis failed for this job; see Reason
 )
@@ -287,6 +288,21 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 				}
 			}
 		}
+		unknown := map[string]error{}
+		for _, p := range snap.Processes {
+			if dead[p.Identity] {
+				if err := c.CheckLayouts([]Process{p}); err != nil {
+					unknown[p.Identity] = err
+				}
+			}
+		}
+		keep(func(i int) bool {
+			if err, ok := unknown[jobs[i].Process]; ok {
+				decided(i, OutcomeUnknownVersion, err.Error())
+				return false
+			}
+			return true
+		})
 		running := make(map[string]string)
 		if len(entries) > 0 {
 			pipe := c.rdb.Pipeline()
@@ -316,7 +332,7 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 	for _, set := range []struct {
 		name    string
 		outcome Outcome
-	}{{"schedule", OutcomeScheduled}, {"retry", OutcomeRetry}} {
+	}{{keySchedule, OutcomeScheduled}, {keyRetry, OutcomeRetry}} {
 		if len(pending) == 0 {
 			break
 		}
@@ -358,7 +374,7 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 		j := jobs[i]
 		value := encodeMarker(rescueMarker{Run: runID, At: at, Process: j.Process, RunAt: j.RunAt, Queue: j.Queue})
 		cmds[k] = pipe.Eval(ctx, rescueScript,
-			[]string{c.markerKey(j), c.key("queue:" + j.Queue), c.key("queues")},
+			[]string{c.markerKey(j), c.key(queueKey(j.Queue)), c.key(keyQueues)},
 			string(j.Payload), ttl.Milliseconds(), j.Queue, value, flag(lpos), flag(opt.DryRun))
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
@@ -368,7 +384,7 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 			if err == nil {
 				err = fmt.Errorf("unexpected reply %v", cmds[k].Val())
 			}
-			err = fmt.Errorf("rescue job %s to %s on %s: %w", jobs[i].JID, c.key("queue:"+jobs[i].Queue), c.Redacted(), err)
+			err = fmt.Errorf("rescue job %s to %s on %s: %w", jobs[i].JID, c.key(queueKey(jobs[i].Queue)), c.Redacted(), err)
 			errs = append(errs, err)
 			decided(i, OutcomeError, err.Error())
 			continue
@@ -377,12 +393,12 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 		case "marked":
 			alreadyRescued(i, reply[1])
 		case "queued":
-			decided(i, OutcomeQueued, "exact payload at index "+reply[1]+" of "+c.key("queue:"+jobs[i].Queue))
+			decided(i, OutcomeQueued, "exact payload at index "+reply[1]+" of "+c.key(queueKey(jobs[i].Queue)))
 		case "would-push":
-			decided(i, OutcomeWouldPush, "dry run: would RPUSH to "+c.key("queue:"+jobs[i].Queue))
+			decided(i, OutcomeWouldPush, "dry run: would RPUSH to "+c.key(queueKey(jobs[i].Queue)))
 		case "pushed":
 			res.Jobs[i].RescuedBy, res.Jobs[i].RescuedAt = runID, at
-			decided(i, OutcomePushed, "RPUSH to "+c.key("queue:"+jobs[i].Queue))
+			decided(i, OutcomePushed, "RPUSH to "+c.key(queueKey(jobs[i].Queue)))
 		default:
 			err := fmt.Errorf("rescue job %s: unexpected script reply %q", jobs[i].JID, reply[0])
 			errs = append(errs, err)
@@ -435,13 +451,13 @@ func (c *Client) superFetchOrphans(ctx context.Context, dead map[string]bool, jo
 	pipe := c.rdb.Pipeline()
 	member := make([]*redis.BoolCmd, len(ids))
 	for k, id := range ids {
-		member[k] = pipe.SIsMember(ctx, c.key("super_processes"), id)
+		member[k] = pipe.SIsMember(ctx, c.key(keySuperProcesses), id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key("super_processes"), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keySuperProcesses), c.Redacted(), err)
 	}
 	lists := map[string]map[string]int64{}
-	prefix := c.key("queue:sq|")
+	prefix := c.key(superListPrefix)
 	var cursor uint64
 	for {
 		keys, next, err := c.rdb.Scan(ctx, cursor, globEscape(prefix)+"*", 1000).Result()

@@ -39,6 +39,9 @@ type Options struct {
 	SentinelPassword string
 	// Namespace is the redis-namespace key prefix without its colon; empty means none.
 	Namespace string
+	// ForceLayout is the layout assumed for processes of an unknown Sidekiq major (9+);
+	// LayoutUnknown (zero) means refuse to write for them. See Client.ForceLayout.
+	ForceLayout Layout `json:"-"`
 }
 
 // URLError is a Redis URL that could not be parsed. Part names the wrong part (scheme, user,
@@ -308,6 +311,7 @@ func Open(o *Options) (*Client, error) {
 	}
 	c := NewClient(redis.NewUniversalClient(uo), o.Namespace)
 	c.redacted = o.Redacted()
+	c.forced = o.ForceLayout
 	return c, nil
 }
 
