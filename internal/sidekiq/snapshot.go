@@ -21,7 +21,7 @@ import (
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
 	}
 	return c.read(ctx, ids, false, true)
 }
@@ -32,7 +32,7 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 func (c *Client) Processes(ctx context.Context) (*Snapshot, error) {
 	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
 	}
 	return c.read(ctx, ids, false, false)
 }
@@ -80,7 +80,7 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 		// anything else (connection, context) fails the read.
 		for _, cmd := range cmdsRun {
 			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
-				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), e)
+				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(e))
 			}
 		}
 	}

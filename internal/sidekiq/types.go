@@ -28,6 +28,9 @@ type Client struct {
 	// forced is the layout assumed for processes of a Sidekiq major drainctl does not know;
 	// LayoutUnknown means none: they are reported and refused for writes.
 	forced Layout
+	// tried describes the connection for errors; password is redacted from them.
+	tried    string
+	password string
 }
 
 // ForceLayout makes the Client treat processes of an unknown Sidekiq major (9 or later) as
