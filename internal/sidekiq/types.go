@@ -1,8 +1,8 @@
 package sidekiq
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"

@@ -365,7 +365,9 @@ type ConnError struct {
 }
 
 // Error says what was tried and what failed.
-func (e *ConnError) Error() string { return "cannot reach redis (tried " + e.Tried + "): " + e.Err.Error() }
+func (e *ConnError) Error() string {
+	return "cannot reach redis (tried " + e.Tried + "): " + e.Err.Error()
+}
 
 // Unwrap returns the underlying error.
 func (e *ConnError) Unwrap() error { return e.Err }
