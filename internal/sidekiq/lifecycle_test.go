@@ -453,3 +453,89 @@ func TestLifecycleRedisRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestLifecycleOrphanedTwice: a real job is orphaned by a SIGKILLed worker, rescued, fetched
+// by a second worker, orphaned again by SIGKILL, and rescued again — each death is its own
+// rescue — and a third worker finishes it: started three times, done once, never lost.
+func TestLifecycleOrphanedTwice(t *testing.T) {
+	t.Parallel()
+	for _, v := range testenv.Versions {
+		t.Run(string(v), func(t *testing.T) {
+			t.Parallel()
+			l := startLC(t, v, "ip-10-0-1-16", 1, 2)
+			hb := HeartbeatInterval(l.p)
+			jobFor := hb + 8*time.Second // outlives its sighting in a work hash
+			jids := l.enqueue(1, jobFor.Seconds())
+
+			// killRescue waits for the job on w's process, SIGKILLs it, and rescues the orphan as run.
+			killRescue := func(w *Watcher, sk *testenv.Sidekiq, run string) RescueResult {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(l.ctx, hb+10*time.Second)
+				defer cancel()
+				if _, err := w.Until(ctx, func(obs []Observation) bool { return len(obs[0].Jobs) == 1 }); err != nil {
+					t.Fatalf("%s: the job in the work hash: %v", run, err)
+				}
+				id := w.Observations()[0].Identity
+				if err := sk.Signal(syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+				if sk.Wait(5*time.Second) == nil {
+					t.Fatal("sidekiq survived SIGKILL")
+				}
+				w.MarkDead(id, "ECS task stopped, container exit 137")
+				obs, err := w.Poll(l.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				orphans := Orphans(obs)
+				if fmt.Sprint(jidsOf(orphans)) != fmt.Sprint(jids) {
+					t.Fatalf("%s: orphans %v, want %v", run, jidsOf(orphans), jids)
+				}
+				res, err := l.c.Rescue(l.ctx, orphans, RescueOptions{RunID: run})
+				if err != nil || res.Count(OutcomePushed) != 1 {
+					t.Fatalf("%s: rescue: %v %+v, want the job pushed", run, err, res.Jobs)
+				}
+				return res
+			}
+			watch := func(sk *testenv.Sidekiq) *Watcher {
+				t.Helper()
+				id := sk.WaitRegistered(t, l.rdb, "", 30*time.Second)
+				snap, err := l.c.SnapshotOf(l.ctx, []string{id})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := l.c.NewWatcher(snap.Processes)
+				w.Interval = 250 * time.Millisecond
+				return w
+			}
+
+			// Worker B starts once A has fetched the job, so only a rescue gives B the job.
+			ctx, cancel := context.WithTimeout(l.ctx, hb+10*time.Second)
+			_, err := l.w.Until(ctx, func(obs []Observation) bool { return len(obs[0].Jobs) == 1 })
+			cancel()
+			if err != nil {
+				t.Fatalf("the job on A: %v", err)
+			}
+			b := testenv.StartSidekiq(t, testenv.SidekiqOptions{Version: v, RedisURL: l.r.URL(), Hostname: "ip-10-0-1-17",
+				Tag: "second", Concurrency: 1, Timeout: 2})
+			wb := watch(b)
+			killRescue(l.w, l.sk, "deploy-1")
+
+			c := testenv.StartSidekiq(t, testenv.SidekiqOptions{Version: v, RedisURL: l.r.URL(), Hostname: "ip-10-0-1-18",
+				Tag: "third", Concurrency: 1, Timeout: 2})
+			killRescue(wb, b, "deploy-2")
+			c.WaitRegistered(t, l.rdb, "", 30*time.Second)
+
+			waitList(l.ctx, t, l.rdb, testenv.DoneList, jids, 1, jobFor+20*time.Second)
+			done := counts(l.ctx, t, l.rdb, testenv.DoneList)
+			started := counts(l.ctx, t, l.rdb, testenv.StartedList)
+			if done[jids[0]] != 1 || started[jids[0]] != 3 {
+				t.Errorf("job started %d times and done %d times, want started 3 times (A, B killed; C) and done once",
+					started[jids[0]], done[jids[0]])
+			}
+			if n, _ := l.rdb.LLen(l.ctx, "queue:default").Result(); n != 0 {
+				t.Errorf("queue:default still holds %d jobs", n)
+			}
+		})
+	}
+}

@@ -34,7 +34,7 @@ func (c *Client) QueueStats(ctx context.Context, queues []string, now time.Time)
 	cmds := make([]pair, len(queues))
 	pipe := c.rdb.Pipeline()
 	for i, q := range queues {
-		key := c.key("queue:" + q)
+		key := c.key(queueKey(q))
 		cmds[i] = pair{pipe.LLen(ctx, key), pipe.LIndex(ctx, key, -1)}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {

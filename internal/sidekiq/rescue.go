@@ -2,6 +2,8 @@ package sidekiq
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,16 +15,19 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultMarkerTTL is how long a rescue marker keeps a jid from being pushed again when
-// RescueOptions.MarkerTTL is zero.
+// DefaultMarkerTTL is how long a rescue marker keeps one death's job from being pushed again
+// when RescueOptions.MarkerTTL is zero.
 const DefaultMarkerTTL = 7 * 24 * time.Hour
-
-// rescueMarkerPrefix is the key (under the namespace) of the per-jid idempotency marker.
-const rescueMarkerPrefix = "drainctl:rescued:"
 
 // RescueOptions tunes Client.Rescue.
 type RescueOptions struct {
-	// MarkerTTL is how long the per-jid marker lives. Zero means DefaultMarkerTTL.
+	// RunID names this rescue run (a deploy or rescue invocation) in the markers it writes, so
+	// a later run can say who rescued a job. Empty means a random "run-<hex>", returned in
+	// RescueResult.RunID.
+	RunID string
+	// Now is the clock stamped into markers. Nil means time.Now.
+	Now func() time.Time
+	// MarkerTTL is how long a per-death marker lives. Zero means DefaultMarkerTTL.
 	MarkerTTL time.Duration
 	// DryRun performs every read and check and reports OutcomeWouldPush instead of writing.
 	DryRun bool
@@ -36,15 +41,16 @@ type Outcome string
 
 // Rescue outcomes. Only OutcomePushed writes to Redis.
 const (
-	OutcomePushed         Outcome = "pushed"          // pushed back to queue:<name> now
+	OutcomePushed         Outcome = "pushed"          // pushed back to queue:<name> by this run
 	OutcomeWouldPush      Outcome = "would-push"      // dry run: would have been pushed
-	OutcomeAlreadyRescued Outcome = "already-rescued" // a rescue marker exists for the jid
+	OutcomeAlreadyRescued Outcome = "already-rescued" // another run rescued this job from this death (RescuedBy, RescuedAt)
 	OutcomeQueued         Outcome = "queued"          // the exact payload is already in its queue
 	OutcomeScheduled      Outcome = "scheduled"       // the jid is in the schedule set
 	OutcomeRetry          Outcome = "retry"           // the jid is in the retry set
 	OutcomeRunning        Outcome = "running"         // the jid is in a live process's work hash
 	OutcomeSuperFetch     Outcome = "super-fetch"     // Sidekiq Pro's super_fetch owns it: left to Pro
 	OutcomeDuplicate      Outcome = "duplicate"       // the same jid appeared earlier in the input
+	OutcomeUnknownVersion Outcome = "unknown-version" // its process runs a Sidekiq major drainctl does not know; see Client.ForceLayout
 	OutcomeInvalid        Outcome = "invalid"         // no jid, queue or payload to push
 	OutcomeError          Outcome = "error"           // Redis failed for this job; see Reason
 )
@@ -55,6 +61,12 @@ type JobRescue struct {
 	Outcome Outcome `json:"outcome"`
 	// Reason explains the outcome in words (where the jid was found, which marker, …).
 	Reason string `json:"reason,omitempty"`
+	// RescuedBy and RescuedAt name the run that pushed the job back from this death, and
+	// when: this run for OutcomePushed, an earlier or concurrent one for
+	// OutcomeAlreadyRescued. RescuedBy is empty when a marker cannot be read (written by
+	// another program); Reason then quotes it.
+	RescuedBy string    `json:"rescued_by,omitempty"`
+	RescuedAt time.Time `json:"rescued_at,omitzero"`
 }
 
 // SuperFetchOrphans describes a process whose jobs Sidekiq Pro's super_fetch holds in private
@@ -69,6 +81,9 @@ type SuperFetchOrphans struct {
 
 // RescueResult lists, per job, what Rescue did, and the super_fetch processes it left alone.
 type RescueResult struct {
+	// RunID is the run named in the markers this rescue wrote (RescueOptions.RunID or a
+	// random one).
+	RunID      string              `json:"run_id"`
 	Jobs       []JobRescue         `json:"jobs"`
 	SuperFetch []SuperFetchOrphans `json:"super_fetch,omitempty"`
 }
@@ -84,12 +99,13 @@ func (r RescueResult) Count(o Outcome) int {
 	return n
 }
 
-// rescueScript pushes one orphan back exactly once. It runs atomically in Redis, so the
-// marker and the push are written together or not at all: a drainctl that dies after sending
-// it either finds the marker (and the job in its queue) on its next run, or neither. (SET NX
-// followed by a separate MULTI would leave a marker without a push if drainctl died between
-// the two, losing the job for the marker's lifetime.) The "already queued" check is LPOS on
-// the exact payload bytes (Redis >= 6.0.6); older servers get a chunked LRANGE scan.
+// rescueScript pushes one orphan back exactly once per death. It runs atomically in Redis,
+// so the marker and the push are written together or not at all: a drainctl that dies after
+// sending it either finds the marker (and the job in its queue) on its next run, or neither;
+// two rescuers running it for the same death push once. (SET NX followed by a separate MULTI
+// would leave a marker without a push if drainctl died between the two, losing the job for
+// the marker's lifetime.) The "already queued" check is LPOS on the exact payload bytes
+// (Redis >= 6.0.6); older servers get a chunked LRANGE scan.
 //
 // KEYS: marker, queue:<name>, queues. ARGV: payload, marker TTL ms, queue name, marker
 // value, "1" to use LPOS, "1" for a dry run.
@@ -119,12 +135,21 @@ return {'pushed', ''}
 
 // Rescue pushes orphaned jobs — the last seen work of processes that died, see Orphans — back
 // to queue:<name> the way Sidekiq's BasicFetch requeue does (RPUSH of the exact payload
-// bytes, so they are fetched next), plus SADD queues as Sidekiq's client does. Each jid is
-// pushed at most once, by this or any concurrent or later run, thanks to a marker
-// (drainctl:rescued:<jid> under the namespace, living MarkerTTL) written atomically with the
-// push. A job is skipped, with the reason, when its jid is already queued (its exact payload),
+// bytes, so they are fetched next), plus SADD queues as Sidekiq's client does.
+//
+// The unit of exactly-once is one death of one process running one job: the jid together
+// with the dead process's identity (Job.Process) and the work entry's start (Job.RunAt). Each
+// such death is pushed at most once, by this or any concurrent or later run, thanks to a
+// marker (drainctl:rescued:<jid>:<identity>:<run_at ms> under the namespace, living
+// MarkerTTL, recording RunID and the time) written in the same atomic step as the push. The
+// same job orphaned again by another death (another process, or the same identity running it
+// again later) is pushed again. Markers of drainctl versions that keyed by jid alone are
+// ignored: they cannot tell one death from the next.
+//
+// A job is skipped, with the reason, when its jid is already queued (its exact payload),
 // scheduled, in retry, or running on a live process, and never touched when Sidekiq Pro's
 // super_fetch owns its process (reported in SuperFetch with how to trigger Pro's recovery).
+// Within one call a jid is pushed at most once (later entries are OutcomeDuplicate).
 //
 // Round trips: a fixed handful plus one per 1,000 keys scanned for super_fetch lists and per
 // 1,000 members of the schedule and retry sets. Needs a non-cluster Redis, as Sidekiq does.
@@ -134,7 +159,17 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 	if ttl <= 0 {
 		ttl = DefaultMarkerTTL
 	}
-	res := RescueResult{Jobs: make([]JobRescue, len(jobs))}
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	runID := opt.RunID
+	if runID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		runID = "run-" + hex.EncodeToString(b[:])
+	}
+	res := RescueResult{RunID: runID, Jobs: make([]JobRescue, len(jobs))}
 	var pending []int // indexes into res.Jobs still to decide
 	seen := make(map[string]int, len(jobs))
 	dead := make(map[string]bool, len(opt.Dead))
@@ -199,11 +234,11 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 		return true
 	})
 
-	// 2. Markers of earlier rescues.
+	// 2. Markers of earlier rescues of the same deaths.
 	markers := make([]*redis.StringCmd, len(pending))
 	pipe := c.rdb.Pipeline()
 	for k, i := range pending {
-		markers[k] = pipe.Get(ctx, c.key(rescueMarkerPrefix+jobs[i].JID))
+		markers[k] = pipe.Get(ctx, c.markerKey(jobs[i]))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fail(fmt.Errorf("read rescue markers on %s: %w", c.Redacted(), err))
@@ -214,27 +249,74 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 			marked[i] = v
 		}
 	}
+	alreadyRescued := func(i int, value string) {
+		m, ok := decodeMarker(value)
+		res.Jobs[i].RescuedBy, res.Jobs[i].RescuedAt = m.Run, m.At
+		reason := "rescued from this death by run " + m.Run + " at " + m.At.UTC().Format(time.RFC3339)
+		if !ok {
+			reason = "rescued from this death by another program: marker says " + strconv.Quote(safeShort(value))
+		}
+		decided(i, OutcomeAlreadyRescued, reason+" (marker "+c.markerKey(jobs[i])+")")
+	}
 	keep(func(i int) bool {
 		if v, ok := marked[i]; ok {
-			decided(i, OutcomeAlreadyRescued, "marker "+c.key(rescueMarkerPrefix+jobs[i].JID)+": "+v)
+			alreadyRescued(i, v)
 			return false
 		}
 		return true
 	})
 
-	// 3. Running on a live process.
+	// 3. Running on a live process. A work entry whose own death was already rescued is a
+	// dead process's leftover (its hash lives 60 s after the kill), not a live run.
 	if len(pending) > 0 {
 		snap, err := c.Snapshot(ctx)
 		if err != nil {
 			return fail(fmt.Errorf("rescue: %w", err))
 		}
-		running := make(map[string]string)
+		wanted := make(map[string]bool, len(pending))
+		for _, i := range pending {
+			wanted[jobs[i].JID] = true
+		}
+		var entries []Job
 		for _, p := range snap.Processes {
 			if !p.HashExists || dead[p.Identity] {
 				continue
 			}
 			for _, j := range p.Jobs {
-				running[j.JID] = p.Identity
+				if wanted[j.JID] {
+					entries = append(entries, j)
+				}
+			}
+		}
+		unknown := map[string]error{}
+		for _, p := range snap.Processes {
+			if dead[p.Identity] {
+				if err := c.CheckLayouts([]Process{p}); err != nil {
+					unknown[p.Identity] = err
+				}
+			}
+		}
+		keep(func(i int) bool {
+			if err, ok := unknown[jobs[i].Process]; ok {
+				decided(i, OutcomeUnknownVersion, err.Error())
+				return false
+			}
+			return true
+		})
+		running := make(map[string]string)
+		if len(entries) > 0 {
+			pipe := c.rdb.Pipeline()
+			exists := make([]*redis.IntCmd, len(entries))
+			for k, j := range entries {
+				exists[k] = pipe.Exists(ctx, c.markerKey(j))
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return fail(fmt.Errorf("read rescue markers on %s: %w", c.Redacted(), err))
+			}
+			for k, j := range entries {
+				if exists[k].Val() == 0 {
+					running[j.JID] = j.Process
+				}
 			}
 		}
 		keep(func(i int) bool {
@@ -250,7 +332,7 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 	for _, set := range []struct {
 		name    string
 		outcome Outcome
-	}{{"schedule", OutcomeScheduled}, {"retry", OutcomeRetry}} {
+	}{{keySchedule, OutcomeScheduled}, {keyRetry, OutcomeRetry}} {
 		if len(pending) == 0 {
 			break
 		}
@@ -285,14 +367,14 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 		}
 		return "0"
 	}
-	now := time.Now().UTC().Format(time.RFC3339)
+	at := now().UTC().Truncate(time.Millisecond)
 	cmds := make([]*redis.Cmd, len(pending))
 	pipe = c.rdb.Pipeline()
 	for k, i := range pending {
 		j := jobs[i]
-		value := fmt.Sprintf("rescued by drainctl at %s from %s to queue:%s", now, j.Process, j.Queue)
+		value := encodeMarker(rescueMarker{Run: runID, At: at, Process: j.Process, RunAt: j.RunAt, Queue: j.Queue})
 		cmds[k] = pipe.Eval(ctx, rescueScript,
-			[]string{c.key(rescueMarkerPrefix + j.JID), c.key("queue:" + j.Queue), c.key("queues")},
+			[]string{c.markerKey(j), c.key(queueKey(j.Queue)), c.key(keyQueues)},
 			string(j.Payload), ttl.Milliseconds(), j.Queue, value, flag(lpos), flag(opt.DryRun))
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command below
@@ -302,20 +384,21 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 			if err == nil {
 				err = fmt.Errorf("unexpected reply %v", cmds[k].Val())
 			}
-			err = fmt.Errorf("rescue job %s to %s on %s: %w", jobs[i].JID, c.key("queue:"+jobs[i].Queue), c.Redacted(), err)
+			err = fmt.Errorf("rescue job %s to %s on %s: %w", jobs[i].JID, c.key(queueKey(jobs[i].Queue)), c.Redacted(), err)
 			errs = append(errs, err)
 			decided(i, OutcomeError, err.Error())
 			continue
 		}
 		switch reply[0] {
 		case "marked":
-			decided(i, OutcomeAlreadyRescued, "marker "+c.key(rescueMarkerPrefix+jobs[i].JID)+": "+reply[1])
+			alreadyRescued(i, reply[1])
 		case "queued":
-			decided(i, OutcomeQueued, "exact payload at index "+reply[1]+" of "+c.key("queue:"+jobs[i].Queue))
+			decided(i, OutcomeQueued, "exact payload at index "+reply[1]+" of "+c.key(queueKey(jobs[i].Queue)))
 		case "would-push":
-			decided(i, OutcomeWouldPush, "dry run: would RPUSH to "+c.key("queue:"+jobs[i].Queue))
+			decided(i, OutcomeWouldPush, "dry run: would RPUSH to "+c.key(queueKey(jobs[i].Queue)))
 		case "pushed":
-			decided(i, OutcomePushed, "RPUSH to "+c.key("queue:"+jobs[i].Queue))
+			res.Jobs[i].RescuedBy, res.Jobs[i].RescuedAt = runID, at
+			decided(i, OutcomePushed, "RPUSH to "+c.key(queueKey(jobs[i].Queue)))
 		default:
 			err := fmt.Errorf("rescue job %s: unexpected script reply %q", jobs[i].JID, reply[0])
 			errs = append(errs, err)
@@ -323,6 +406,30 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// rescueMarker is the value of a rescue marker: which run pushed which death's job back, and
+// when.
+type rescueMarker struct {
+	Run     string    `json:"run"`
+	At      time.Time `json:"at"`
+	Process string    `json:"process"`
+	RunAt   time.Time `json:"run_at,omitzero"`
+	Queue   string    `json:"queue"`
+}
+
+func encodeMarker(m rescueMarker) string {
+	b, _ := json.Marshal(m) // plain strings and times: cannot fail
+	return string(b)
+}
+
+// decodeMarker reads a marker value; ok is false for a value drainctl did not write.
+func decodeMarker(s string) (rescueMarker, bool) {
+	var m rescueMarker
+	if json.Unmarshal([]byte(s), &m) != nil || m.Run == "" {
+		return rescueMarker{}, false
+	}
+	return m, true
 }
 
 // superFetchOrphans finds which of the pending jobs' processes Sidekiq Pro's super_fetch owns:
@@ -344,13 +451,13 @@ func (c *Client) superFetchOrphans(ctx context.Context, dead map[string]bool, jo
 	pipe := c.rdb.Pipeline()
 	member := make([]*redis.BoolCmd, len(ids))
 	for k, id := range ids {
-		member[k] = pipe.SIsMember(ctx, c.key("super_processes"), id)
+		member[k] = pipe.SIsMember(ctx, c.key(keySuperProcesses), id)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key("super_processes"), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keySuperProcesses), c.Redacted(), err)
 	}
 	lists := map[string]map[string]int64{}
-	prefix := c.key("queue:sq|")
+	prefix := c.key(superListPrefix)
 	var cursor uint64
 	for {
 		keys, next, err := c.rdb.Scan(ctx, cursor, globEscape(prefix)+"*", 1000).Result()

@@ -55,7 +55,10 @@ func rescueWorld(t *testing.T, ctx context.Context, rdb *redis.Client, ns string
 		{"lpush", k("queue:default"), handPayload("queued1", "default")},
 		{"sadd", k("super_processes"), "ip-10-0-3-3:3:333333333333"},
 		{"rpush", k("queue:sq|ip-10-0-4-4:4:444444444444|default"), handPayload("privlist1", "default"), handPayload("privlist2", "default")},
-		{"set", k("drainctl:rescued:marked1"), "rescued by an earlier run"},
+		{"set", k("drainctl:rescued:marked1:ip-10-0-1-1:1:111111111111:0"),
+			`{"run":"run-earlier","at":"2026-11-25T04:00:00Z","process":"ip-10-0-1-1:1:111111111111","queue":"default"}`},
+		// A marker of an older drainctl, by jid alone, proves nothing about this death.
+		{"set", k("drainctl:rescued:legacy1"), "rescued by drainctl at 2026-11-20T04:00:00Z"},
 	}
 	for _, c := range cmds {
 		if err := rdb.Do(ctx, c...).Err(); err != nil {
@@ -89,7 +92,8 @@ func TestRescueOutcomes(t *testing.T) {
 				{orphan(t, dead, "ownwork", "default"), OutcomePushed, ""}, // on the dead process itself: not "running"
 				{orphan(t, dead, "lowprio1", "low"), OutcomePushed, "RPUSH to " + k("queue:low")},
 				{orphan(t, dead, "argsonly1", "default"), OutcomePushed, ""},
-				{orphan(t, dead, "marked1", "default"), OutcomeAlreadyRescued, "rescued by an earlier run"},
+				{orphan(t, dead, "marked1", "default"), OutcomeAlreadyRescued, "by run run-earlier at 2026-11-25T04:00:00Z"},
+				{orphan(t, dead, "legacy1", "default"), OutcomePushed, ""},
 				{orphan(t, dead, "queued1", "default"), OutcomeQueued, "index 0 of " + k("queue:default")},
 				{orphan(t, dead, "sched1", "default"), OutcomeScheduled, k("schedule")},
 				{orphan(t, dead, "retry1", "default"), OutcomeRetry, k("retry")},
@@ -104,7 +108,7 @@ func TestRescueOutcomes(t *testing.T) {
 				jobs[i] = tc.job
 			}
 			c := NewClient(rdb, ns)
-			res, err := c.Rescue(ctx, jobs, RescueOptions{MarkerTTL: time.Hour})
+			res, err := c.Rescue(ctx, jobs, RescueOptions{MarkerTTL: time.Hour, RunID: "run-first"})
 			if err != nil {
 				t.Fatalf("rescue: %v", err)
 			}
@@ -124,7 +128,7 @@ func TestRescueOutcomes(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []string{handPayload("queued1", "default"), handPayload("plain1", "default"),
-				handPayload("ownwork", "default"), handPayload("argsonly1", "default")}
+				handPayload("ownwork", "default"), handPayload("argsonly1", "default"), handPayload("legacy1", "default")}
 			if fmt.Sprint(q) != fmt.Sprint(want) {
 				t.Errorf("%s = %q, want %q", k("queue:default"), q, want)
 			}
@@ -134,14 +138,20 @@ func TestRescueOutcomes(t *testing.T) {
 			if ok, _ := rdb.SIsMember(ctx, k("queues"), "low").Result(); !ok {
 				t.Errorf("%s lacks low", k("queues"))
 			}
-			for _, jid := range []string{"plain1", "ownwork", "lowprio1", "argsonly1"} {
-				ttl, err := rdb.PTTL(ctx, k("drainctl:rescued:"+jid)).Result()
+			if m := res.Jobs[4]; m.RescuedBy != "run-earlier" || !m.RescuedAt.Equal(time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)) {
+				t.Errorf("already rescued %s: by %q at %v, want run-earlier at 04:00", m.Job.JID, m.RescuedBy, m.RescuedAt)
+			}
+			if p := res.Jobs[0]; p.RescuedBy != "run-first" || p.RescuedAt.IsZero() || res.RunID != "run-first" {
+				t.Errorf("pushed %s: by %q at %v (result run %q), want this run", p.Job.JID, p.RescuedBy, p.RescuedAt, res.RunID)
+			}
+			for _, jid := range []string{"plain1", "ownwork", "lowprio1", "argsonly1", "legacy1"} {
+				ttl, err := rdb.PTTL(ctx, c.markerKey(orphan(t, dead, jid, ""))).Result()
 				if err != nil || ttl <= 59*time.Minute || ttl > time.Hour {
 					t.Errorf("marker of %s: ttl %s (%v), want about 1h", jid, ttl, err)
 				}
 			}
 			for _, jid := range []string{"queued1", "sched1", "retry1", "running1", "pro1", "privlist1"} {
-				if n, _ := rdb.Exists(ctx, k("drainctl:rescued:"+jid)).Result(); n != 0 {
+				if n, _ := rdb.Keys(ctx, k("drainctl:rescued:"+jid+":*")).Result(); len(n) != 0 {
 					t.Errorf("skipped job %s got a marker", jid)
 				}
 			}
@@ -153,15 +163,20 @@ func TestRescueOutcomes(t *testing.T) {
 			}
 
 			// Again: nothing is pushed twice.
-			again, err := c.Rescue(ctx, jobs, RescueOptions{})
+			again, err := c.Rescue(ctx, jobs, RescueOptions{RunID: "run-second"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n := again.Count(OutcomePushed); n != 0 {
 				t.Fatalf("second rescue pushed %d jobs", n)
 			}
-			if n := again.Count(OutcomeAlreadyRescued); n != 5 {
-				t.Fatalf("second rescue: %d already rescued, want 5: %+v", n, again.Jobs)
+			if n := again.Count(OutcomeAlreadyRescued); n != 6 {
+				t.Fatalf("second rescue: %d already rescued, want 6: %+v", n, again.Jobs)
+			}
+			for _, j := range again.Jobs {
+				if j.Outcome == OutcomeAlreadyRescued && j.Job.JID != "marked1" && (j.RescuedBy != "run-first" || !j.RescuedAt.Equal(res.Jobs[0].RescuedAt)) {
+					t.Errorf("second rescue: %s rescued by %q at %v, want run-first at %v", j.Job.JID, j.RescuedBy, j.RescuedAt, res.Jobs[0].RescuedAt)
+				}
 			}
 		})
 	}
@@ -187,11 +202,13 @@ func TestRescueConcurrentExactlyOnce(t *testing.T) {
 			defer wg.Done()
 			c := NewClient(redis.NewClient(&redis.Options{Addr: r.Addr}), "") // a drainctl of its own
 			defer c.Close()
-			results[i], errs[i] = c.Rescue(ctx, jobs, RescueOptions{})
+			results[i], errs[i] = c.Rescue(ctx, jobs, RescueOptions{RunID: fmt.Sprintf("run-%d", i)})
 		}(i)
 	}
 	wg.Wait()
 	pushed := map[string]int{}
+	pushedBy := map[string]JobRescue{}
+	var already []JobRescue
 	for i := range results {
 		if errs[i] != nil {
 			t.Fatalf("run %d: %v", i, errs[i])
@@ -200,7 +217,9 @@ func TestRescueConcurrentExactlyOnce(t *testing.T) {
 			switch j.Outcome {
 			case OutcomePushed:
 				pushed[j.Job.JID]++
+				pushedBy[j.Job.JID] = j
 			case OutcomeAlreadyRescued:
+				already = append(already, j)
 			default:
 				t.Errorf("run %d: %s: %s %s", i, j.Job.JID, j.Outcome, j.Reason)
 			}
@@ -211,8 +230,75 @@ func TestRescueConcurrentExactlyOnce(t *testing.T) {
 			t.Errorf("%s pushed %d times, want 1", j.JID, pushed[j.JID])
 		}
 	}
+	// Every other run names the one that pushed, and when.
+	for _, a := range already {
+		p := pushedBy[a.Job.JID]
+		if a.RescuedBy != p.RescuedBy || !a.RescuedAt.Equal(p.RescuedAt) || !strings.Contains(a.Reason, p.RescuedBy) {
+			t.Errorf("%s already rescued by %q at %v (%s), but %q pushed it at %v", a.Job.JID, a.RescuedBy, a.RescuedAt, a.Reason, p.RescuedBy, p.RescuedAt)
+		}
+	}
 	if n, _ := r.Client(t).LLen(ctx, "queue:default").Result(); n != int64(len(jobs)) {
 		t.Fatalf("queue:default holds %d jobs, want %d", n, len(jobs))
+	}
+}
+
+// TestRescuePerDeath: the same job orphaned by one death after another — another process, or
+// the same identity running it again later — is pushed once per death, and a repeated rescue
+// of one death says which run pushed it and when.
+func TestRescuePerDeath(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	ctx := context.Background()
+	c := NewClient(rdb, "")
+	const a, b = "ip-10-0-1-1:1:111111111111", "ip-10-0-1-2:7:222222222222"
+	death := func(id string, runAt int64) Job {
+		j := orphan(t, id, "again1", "default")
+		j.RunAt = time.Unix(runAt, 0).UTC()
+		return j
+	}
+	clock := time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	fetch := func() { // a live worker takes the job: it is running, not queued
+		t.Helper()
+		if n, err := rdb.RPop(ctx, "queue:default").Result(); err != nil || n != handPayload("again1", "default") {
+			t.Fatalf("fetch: %q %v, want the pushed payload", n, err)
+		}
+	}
+	tests := []struct {
+		name   string
+		job    Job
+		run    string
+		want   Outcome
+		by     string
+		at     time.Time
+		before func()
+	}{
+		{"first death", death(a, 1764043200), "deploy-1", OutcomePushed, "deploy-1", clock, nil},
+		{"another process dies running it", death(b, 1764043300), "deploy-2", OutcomePushed, "deploy-2", clock.Add(time.Minute), fetch},
+		{"the same identity runs it again and dies", death(a, 1764043400), "deploy-3", OutcomePushed, "deploy-3", clock.Add(2 * time.Minute), fetch},
+		{"the first death again", death(a, 1764043200), "deploy-4", OutcomeAlreadyRescued, "deploy-1", clock, fetch},
+		{"the second death again", death(b, 1764043300), "deploy-4", OutcomeAlreadyRescued, "deploy-2", clock.Add(time.Minute), nil},
+	}
+	for k, tc := range tests {
+		if tc.before != nil {
+			tc.before()
+		}
+		clock = time.Date(2026, 11, 25, 4, k, 0, 0, time.UTC)
+		res, err := c.Rescue(ctx, []Job{tc.job}, RescueOptions{RunID: tc.run, Now: now})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := res.Jobs[0]
+		if got.Outcome != tc.want || got.RescuedBy != tc.by || !got.RescuedAt.Equal(tc.at) {
+			t.Errorf("%s: %s by %q at %v (%s), want %s by %q at %v", tc.name, got.Outcome, got.RescuedBy, got.RescuedAt, got.Reason, tc.want, tc.by, tc.at)
+		}
+		if tc.want == OutcomeAlreadyRescued && !strings.Contains(got.Reason, "run "+tc.by+" at "+tc.at.Format(time.RFC3339)) {
+			t.Errorf("%s: reason %q does not name the run and time", tc.name, got.Reason)
+		}
+	}
+	if n, _ := rdb.LLen(ctx, "queue:default").Result(); n != 0 {
+		t.Errorf("queue:default holds %d jobs, want 0 (every push was fetched)", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package sidekiq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -279,4 +280,43 @@ func MatchTask(p Process, tasks []TaskAddress) (TaskAddress, bool) {
 		}
 	}
 	return TaskAddress{}, false
+}
+
+// NamespaceHint looks for Sidekiq under another key prefix when a selection matched nothing:
+// it SCANs for non-empty `<prefix>:processes` sets (and a bare `processes` when the Client has
+// a namespace) and returns a hint naming them, such as "found myapp:processes; did you mean
+// --redis-namespace myapp?". It returns "" when there is nothing to suggest. One SCAN pass
+// over the keyspace, 1,000 keys per round trip.
+func (c *Client) NamespaceHint(ctx context.Context) (string, error) {
+	own := c.key(keyProcesses)
+	var found []string
+	var cursor uint64
+	for {
+		keys, next, err := c.rdb.Scan(ctx, cursor, "*"+keyProcesses, 1000).Result()
+		if err != nil {
+			return "", fmt.Errorf("scan for Sidekiq keys on %s: %w", c.Redacted(), c.connErr(err))
+		}
+		for _, k := range keys {
+			if k != own && (k == keyProcesses || strings.HasSuffix(k, ":"+keyProcesses)) {
+				found = append(found, k)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	sort.Strings(found)
+	var hints []string
+	for _, k := range found {
+		if n, err := c.rdb.SCard(ctx, k).Result(); err != nil || n == 0 {
+			continue // not a set, or empty: no live Sidekiq there
+		}
+		if k == keyProcesses {
+			hints = append(hints, fmt.Sprintf("found %s (no namespace); did you mean to drop --redis-namespace %s?", k, c.namespace))
+			continue
+		}
+		ns := strings.TrimSuffix(k, ":"+keyProcesses)
+		hints = append(hints, fmt.Sprintf("found %s; did you mean --redis-namespace %s?", k, ns))
+	}
+	return strings.Join(hints, "; "), nil
 }

@@ -40,7 +40,7 @@ func (c *Client) signal(ctx context.Context, identities []string, sig string) er
 	}
 	pipe := c.rdb.Pipeline()
 	for _, id := range identities {
-		key := c.key(id + "-signals")
+		key := c.key(signalsKey(id))
 		pipe.Do(ctx, "multi")
 		pipe.Do(ctx, "lpush", key, sig)
 		pipe.Do(ctx, "expire", key, signalTTL)

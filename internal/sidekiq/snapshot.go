@@ -19,9 +19,9 @@ import (
 // returned in about a millisecond, and the round-trip count stays constant.) Listed identities
 // whose hash has expired come back with HashExists=false. Processes are sorted by identity.
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
-	ids, err := c.rdb.SMembers(ctx, c.key("processes")).Result()
+	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key("processes"), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
 	}
 	return c.read(ctx, ids, false, true)
 }
@@ -30,9 +30,9 @@ func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
 // process in two round trips (SMEMBERS, then one pipeline of HGETALL <id>), which is all that
 // selecting processes to quiet needs — the counterpart of Sidekiq's ProcessSet.
 func (c *Client) Processes(ctx context.Context) (*Snapshot, error) {
-	ids, err := c.rdb.SMembers(ctx, c.key("processes")).Result()
+	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key("processes"), c.Redacted(), err)
+		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
 	}
 	return c.read(ctx, ids, false, false)
 }
@@ -61,13 +61,14 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 	}
 	all := make([]cmds, len(ids))
 	pipe := c.rdb.Pipeline()
-	procKey := c.key("processes")
-	superCmd := pipe.SMembers(ctx, c.key("super_processes"))
+	procKey := c.key(keyProcesses)
+	superCmd := pipe.SMembers(ctx, c.key(keySuperProcesses))
 	for i, id := range ids {
-		all[i].hb = pipe.HGetAll(ctx, c.key(id))
+		all[i].hb = pipe.HGetAll(ctx, c.key(heartbeatKey(id)))
 		if withWork {
-			all[i].workers = pipe.HGetAll(ctx, c.key(id+":workers"))
-			all[i].work = pipe.HGetAll(ctx, c.key(id+":work"))
+			workers, work := workKeys(id)
+			all[i].workers = pipe.HGetAll(ctx, c.key(workers))
+			all[i].work = pipe.HGetAll(ctx, c.key(work))
 		}
 		if checkListed {
 			all[i].listed = pipe.SIsMember(ctx, procKey, id)
@@ -79,7 +80,7 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 		// anything else (connection, context) fails the read.
 		for _, cmd := range cmdsRun {
 			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
-				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), e)
+				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(e))
 			}
 		}
 	}
@@ -98,6 +99,7 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 	if len(ids) < 512 {
 		workers = 1
 	}
+	forced := c.forced
 	var wg sync.WaitGroup
 	chunk := (len(ids) + workers - 1) / workers
 	for start := 0; start < len(ids); start += chunk {
@@ -110,7 +112,11 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 				c := all[i]
 				all[i] = cmds{} // let the replies go as soon as they are decoded
 				listed := !checkListed || c.listed.Val()
-				snap.Processes[i] = decodeProcess(in, ids[i], c.hb, c.workers, c.work, listed, super[ids[i]])
+				p := decodeProcess(in, ids[i], c.hb, c.workers, c.work, listed, super[ids[i]])
+				if p.HashExists && p.Layout == LayoutUnknown && forced != LayoutUnknown {
+					p.Layout = forced
+				}
+				snap.Processes[i] = p
 			}
 		}(start, end)
 	}

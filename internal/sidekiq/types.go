@@ -2,6 +2,7 @@ package sidekiq
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,31 @@ type Client struct {
 	rdb       redis.UniversalClient
 	namespace string // key prefix without the trailing colon; "" for none
 	redacted  string // the connection URL with any password replaced, for messages
+	// forced is the layout assumed for processes of a Sidekiq major drainctl does not know;
+	// LayoutUnknown means none: they are reported and refused for writes.
+	forced Layout
+	// tried describes the connection for errors; password is redacted from them.
+	tried    string
+	password string
+}
+
+// ForceLayout makes the Client treat processes of an unknown Sidekiq major (9 or later) as
+// layout l (Layout6, Layout7 or Layout8) instead of refusing to write for them; LayoutUnknown
+// undoes it. Call it before using the Client.
+func (c *Client) ForceLayout(l Layout) { c.forced = l }
+
+// CheckLayouts returns an *UnknownVersionError for each process (joined) whose Sidekiq major
+// drainctl does not know, unless a layout is forced; nil when all are known. Callers check it
+// before writing (quiet, stop) and may print it as a warning on reads. Rescue applies it
+// itself (OutcomeUnknownVersion).
+func (c *Client) CheckLayouts(ps []Process) error {
+	var errs []error
+	for _, p := range ps {
+		if p.HashExists && p.Layout == LayoutUnknown {
+			errs = append(errs, &UnknownVersionError{Identity: p.Identity, Version: p.Version})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // NewClient wraps an existing go-redis client; namespace is the redis-namespace prefix

@@ -19,6 +19,9 @@ import (
 // redactedPassword stands in for a password in anything printed.
 const redactedPassword = "xxxxx"
 
+// DefaultTimeout bounds connecting to Redis and each command when Options.Timeout is zero.
+const DefaultTimeout = 5 * time.Second
+
 // Options says how to reach the Redis a Sidekiq fleet uses. Build it with ParseURL or by hand.
 type Options struct {
 	// Addrs are host:port pairs: the one server, or the Sentinels when MasterName is set.
@@ -39,6 +42,12 @@ type Options struct {
 	SentinelPassword string
 	// Namespace is the redis-namespace key prefix without its colon; empty means none.
 	Namespace string
+	// Timeout bounds connecting and each command (dial, read and write). Zero means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// ForceLayout is the layout assumed for processes of an unknown Sidekiq major (9+);
+	// LayoutUnknown (zero) means refuse to write for them. See Client.ForceLayout.
+	ForceLayout Layout `json:"-"`
 }
 
 // URLError is a Redis URL that could not be parsed. Part names the wrong part (scheme, user,
@@ -64,8 +73,13 @@ func urlErr(part, format string, args ...any) error {
 //
 // With Sentinel, the user and password in the URL are the master's; the Sentinels' own password,
 // if any, is the sentinel_password parameter. A missing host is localhost; a missing port is
-// 6379 (26379 for a Sentinel). Errors name the wrong part and never contain the password.
+// 6379 (26379 for a Sentinel). Surrounding whitespace (a pasted URL, a trailing newline in an
+// environment file) is trimmed. Errors name the wrong part and never contain the password.
 func ParseURL(raw string) (*Options, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, urlErr("scheme", "the URL is empty")
+	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return nil, urlErr("scheme", "missing \"://\" (want redis://, rediss://, redis+sentinel:// or rediss+sentinel://)")
@@ -281,7 +295,14 @@ func Open(o *Options) (*Client, error) {
 	if o == nil || len(o.Addrs) == 0 {
 		return nil, errors.New("open redis: no address")
 	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	uo := &redis.UniversalOptions{
+		DialTimeout:      timeout,
+		ReadTimeout:      timeout,
+		WriteTimeout:     timeout,
 		Addrs:            o.Addrs,
 		Username:         o.Username,
 		Password:         o.Password,
@@ -308,7 +329,63 @@ func Open(o *Options) (*Client, error) {
 	}
 	c := NewClient(redis.NewUniversalClient(uo), o.Namespace)
 	c.redacted = o.Redacted()
+	c.forced = o.ForceLayout
+	c.tried = o.tried(timeout)
+	c.password = o.Password
 	return c, nil
+}
+
+// tried describes how o connects, for connection errors: addresses, TLS or not, Sentinel or
+// not, and the timeout. It holds no password.
+func (o *Options) tried(timeout time.Duration) string {
+	var b strings.Builder
+	if o.MasterName != "" {
+		fmt.Fprintf(&b, "Sentinel master %q via %s", o.MasterName, strings.Join(o.Addrs, ", "))
+	} else {
+		b.WriteString(strings.Join(o.Addrs, ", "))
+	}
+	if o.TLS {
+		b.WriteString(" with TLS")
+	} else {
+		b.WriteString(" without TLS")
+	}
+	if o.MasterName == "" {
+		b.WriteString(", no Sentinel")
+	}
+	fmt.Fprintf(&b, ", timeout %s", timeout)
+	return b.String()
+}
+
+// ConnError is a failure to reach Redis (dial, TLS handshake, Sentinel, timeout) rather than
+// an error reply. Tried says what was attempted — addresses, TLS or not, Sentinel or not, the
+// timeout — without the password.
+type ConnError struct {
+	Tried string
+	Err   error
+}
+
+// Error says what was tried and what failed.
+func (e *ConnError) Error() string {
+	return "cannot reach redis (tried " + e.Tried + "): " + e.Err.Error()
+}
+
+// Unwrap returns the underlying error.
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// connErr wraps a transport error in a *ConnError; reply errors and nil pass through. Any
+// password that leaked into the message is redacted.
+func (c *Client) connErr(err error) error {
+	if err == nil || isReplyError(err) {
+		return err
+	}
+	tried := c.tried
+	if tried == "" {
+		tried = c.Redacted()
+	}
+	if c.password != "" && strings.Contains(err.Error(), c.password) {
+		err = errors.New(strings.ReplaceAll(err.Error(), c.password, redactedPassword))
+	}
+	return &ConnError{Tried: tried, Err: err}
 }
 
 // Redacted is the connection URL without its password, for messages; "redis" when the Client
@@ -327,7 +404,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	_, _ = rand.Read(b)
 	key := c.key("drainctl:ping:" + hex.EncodeToString(b))
 	if err := c.rdb.Set(ctx, key, time.Now().UTC().Format(time.RFC3339), 10*time.Second).Err(); err != nil {
-		return fmt.Errorf("write %s on %s: %w", key, c.Redacted(), err)
+		return fmt.Errorf("write %s on %s: %w", key, c.Redacted(), c.connErr(err))
 	}
 	return nil
 }
