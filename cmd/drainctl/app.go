@@ -190,6 +190,7 @@ func commands(getenv env) []*cli.Command {
 		statusCommand(getenv),
 		rescueCommand(getenv),
 		checkCommand(getenv),
+		unlockCommand(getenv),
 		versionCommand(),
 	}
 }

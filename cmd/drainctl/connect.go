@@ -15,9 +15,15 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// connectTimeout bounds the first contact with Redis, so an unreachable server is a quick
-// usage error rather than a hang.
-const connectTimeout = 15 * time.Second
+// connectTimeout bounds the first contact with Redis (a few commands of --redis-timeout
+// each), so an unreachable server is a quick usage error rather than a hang.
+func connectTimeout(ro *sidekiq.Options) time.Duration {
+	t := ro.Timeout
+	if t <= 0 {
+		t = sidekiq.DefaultTimeout
+	}
+	return 3 * t
+}
 
 // openRedis connects to the fleet's Redis. With ping, it also checks that Redis is
 // reachable and writable (commands that signal); otherwise the first read is the check.
@@ -30,7 +36,7 @@ func openRedis(ctx context.Context, ro *sidekiq.Options, ping bool) (*sidekiq.Cl
 	if !ping {
 		return cl, nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	pctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
@@ -54,7 +60,7 @@ func redisErr(ro *sidekiq.Options, err error) error {
 
 // snapshot reads the fleet; a failure is a usage error (unreachable, wrong password).
 func snapshot(ctx context.Context, cl *sidekiq.Client, ro *sidekiq.Options) (*sidekiq.Snapshot, error) {
-	sctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	sctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
 	defer cancel()
 	snap, err := cl.Snapshot(sctx)
 	if err != nil {

@@ -52,6 +52,8 @@ func redisFlags() []cli.Flag {
 		strFlag("redis-namespace", "", "redis-namespace prefix of Sidekiq's keys, without the colon"),
 		strFlag("redis-sentinel-master", "", "Sentinel master name; with --redis-sentinel (the password and db come from --redis-url)"),
 		sliceFlag("redis-sentinel", "Sentinel address host:port"),
+		durFlag("redis-timeout", sidekiq.DefaultTimeout, "bound on connecting to Redis and on each command"),
+		strFlag("force-sidekiq-layout", "", "treat processes of a Sidekiq major drainctl does not know (9+) as this one's key layout: 6, 7 or 8"),
 	}
 }
 
@@ -251,6 +253,19 @@ func (o opts) redisOptions() (*sidekiq.Options, error) {
 	}
 	if ns := o.str("redis-namespace"); ns != "" {
 		ro.Namespace = strings.TrimSuffix(ns, ":")
+	}
+	timeout, err := o.duration("redis-timeout")
+	if err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		return nil, usageErr("--redis-timeout must be positive, got %v", timeout)
+	}
+	ro.Timeout = timeout
+	if l := o.str("force-sidekiq-layout"); l != "" {
+		if ro.ForceLayout, err = sidekiq.ParseLayout(l); err != nil {
+			return nil, usageErr("--force-sidekiq-layout: %w", err)
+		}
 	}
 	return ro, nil
 }

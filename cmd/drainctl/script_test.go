@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"testing"
@@ -86,10 +87,11 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("drainctl exited %d, want %d", got, want)
 				}
 			},
-			// hold-lock NAME: another run on another host holds the deploy lock NAME.
+			// hold-lock NAME: another live run holds the deploy lock NAME (this test process
+			// plays it, so the holder's PID is alive).
 			"hold-lock": func(ts *testscript.TestScript, neg bool, args []string) {
 				cl := sidekiq.NewClient(rdb, "")
-				owner := sidekiq.LockOwner{Owner: "ci/run/41", Host: "build-host-7", PID: 4242, StartedAt: time.Now()}
+				owner := sidekiq.LockOwner{Owner: "ci/run/41", Host: "build-host-7", PID: os.Getpid(), StartedAt: time.Now()}
 				if _, err := cl.AcquireLock(context.Background(), args[0], owner, time.Minute); err != nil {
 					ts.Fatalf("hold-lock: %v", err)
 				}
@@ -111,10 +113,10 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("sidekiq-beat: %v", err)
 				}
 			},
-			// redis-set KEY VALUE: write a key (a foreign namespace's Sidekiq keys).
-			"redis-set": func(ts *testscript.TestScript, neg bool, args []string) {
-				if err := rdb.Set(context.Background(), args[0], args[1], time.Minute).Err(); err != nil {
-					ts.Fatalf("redis-set: %v", err)
+			// redis-sadd KEY MEMBER: add to a set (a foreign namespace's Sidekiq process set).
+			"redis-sadd": func(ts *testscript.TestScript, neg bool, args []string) {
+				if err := rdb.SAdd(context.Background(), args[0], args[1]).Err(); err != nil {
+					ts.Fatalf("redis-sadd: %v", err)
 				}
 			},
 		},

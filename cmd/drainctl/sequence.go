@@ -93,9 +93,20 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 			u.warn("left quiet: %s", strings.Join(res.Left.QuietProcesses, ", "))
 		}
 	}
-	var empty *drain.EmptySelectionError
-	if errors.As(runErr, &empty) && empty.Hint != "" {
-		hint = empty.Hint
+	var (
+		empty  *drain.EmptySelectionError
+		locked *drain.LockedError
+	)
+	switch {
+	case errors.As(runErr, &empty) || hasFinding(runErr, drain.CodeEmptySelection):
+		// Sidekiq's keys under another prefix are the usual reason for an empty fleet.
+		if h, herr := cl.NamespaceHint(ctx); herr == nil && h != "" {
+			hint = h
+		} else if empty != nil && empty.Hint != "" {
+			hint = empty.Hint
+		}
+	case errors.As(runErr, &locked):
+		hint = locked.Hint()
 	}
 	return &exitError{code: int(code), err: runErr, hint: hint}
 }
@@ -176,4 +187,18 @@ func sequenceConfig(o opts, strategy drain.StrategyName) (cfg drain.Config, err 
 	}
 	cfg.TaskDefinition = o.str("task-definition")
 	return cfg, nil
+}
+
+// hasFinding says whether a preflight refusal carries a finding with the given code.
+func hasFinding(err error, code string) bool {
+	var pe *drain.PreflightError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	for _, f := range pe.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
 }

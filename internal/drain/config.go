@@ -211,8 +211,8 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// lockName is the lock's name: one per set of services.
-func lockName(refs []ecs.ServiceRef) string {
+// LockName is the deploy lock's name: one per set of services (drainctl unlock names it the same way).
+func LockName(refs []ecs.ServiceRef) string {
 	names := make([]string, len(refs))
 	for i, r := range refs {
 		names[i] = r.String()

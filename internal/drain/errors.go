@@ -110,16 +110,37 @@ type LockedError struct {
 	Holder sidekiq.LockOwner
 	// ExpiresIn is how long the lock lasts if its holder stopped refreshing it.
 	ExpiresIn time.Duration
+	// Held is the fleet's own account (when it renewed, when it expires); nil when unknown.
+	Held *sidekiq.LockHeldError
 }
 
 func (e *LockedError) Error() string {
 	h := e.Holder
 	s := fmt.Sprintf("deploy lock %q held by %s on %s (pid %d) since %s", e.Name, h.Owner, h.Host, h.PID,
 		h.StartedAt.UTC().Format("2006-01-02T15:04:05Z"))
-	if e.ExpiresIn > 0 {
+	switch {
+	case e.Held != nil && !e.Held.ExpiresAt.IsZero():
+		s += fmt.Sprintf("; if that run is gone, the lock expires at %s", e.Held.ExpiresAt.UTC().Format("15:04:05Z"))
+	case e.ExpiresIn > 0:
 		s += fmt.Sprintf("; if that run is gone, the lock expires in %v", e.ExpiresIn.Round(time.Second))
 	}
 	return s
+}
+
+// Hint says how to get out: wait for the other run, or remove a lock its holder left.
+func (e *LockedError) Hint() string {
+	cmd := "drainctl unlock"
+	if svc, ok := strings.CutPrefix(e.Name, "deploy:"); ok {
+		for i, ref := range strings.Split(svc, ",") {
+			if c, s, ok := strings.Cut(ref, "/"); ok {
+				if i == 0 {
+					cmd += " --cluster " + c
+				}
+				cmd += " --service " + s
+			}
+		}
+	}
+	return "wait for that run to end; if it is gone (killed), remove its lock with: " + cmd + " (--force while it still looks renewed)"
 }
 
 // Is makes errors.Is(err, ErrLocked) true.

@@ -22,7 +22,7 @@ func (x *run) acquireLock(ctx context.Context) (err error) {
 		var held *sidekiq.LockHeldError
 		if errors.As(err, &held) {
 			x.res.Lock.Holder = &held.Holder
-			return &LockedError{Name: x.lockName, Holder: held.Holder, ExpiresIn: held.ExpiresIn}
+			return &LockedError{Name: x.lockName, Holder: held.Holder, ExpiresIn: held.ExpiresIn, Held: held}
 		}
 		return fmt.Errorf("acquire deploy lock %q: %w", x.lockName, err)
 	}
@@ -31,8 +31,12 @@ func (x *run) acquireLock(ctx context.Context) (err error) {
 	x.res.Lock.Acquired = true
 	if prev := lock.TookOver(); prev != nil {
 		x.res.Lock.TookOver = prev
-		x.warn("took over the stale deploy lock %q of %s on %s (pid %d, started %s): it stopped refreshing it",
-			x.lockName, prev.Owner, prev.Host, prev.PID, prev.StartedAt.UTC().Format(time.RFC3339))
+		why := lock.TakeoverReason()
+		if why == "" {
+			why = "it stopped refreshing it"
+		}
+		x.warn("took over the stale deploy lock %q of %s on %s (pid %d, started %s): %s",
+			x.lockName, prev.Owner, prev.Host, prev.PID, prev.StartedAt.UTC().Format(time.RFC3339), why)
 	}
 	return nil
 }

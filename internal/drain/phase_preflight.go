@@ -81,12 +81,16 @@ func (x *run) preflight(ctx context.Context) (err error) {
 		case err != nil:
 			x.addFinding(finding.Finding{Code: CodeRedis, Name: "redis-unreachable", Severity: finding.Error, Subject: x.lockName,
 				Message: fmt.Sprintf("read deploy lock %q: %v", x.lockName, err)})
-		case holder != nil:
+		case holder != nil && x.cfg.DryRun:
 			x.res.Lock.Holder = holder
 			if err := x.preflightVerdict(); err != nil {
 				return err
 			}
 			return &LockedError{Name: x.lockName, Holder: *holder}
+		case holder != nil:
+			// The lock phase decides, before any write: it may take over a holder that is gone,
+			// and its refusal says when the lock expires.
+			x.res.Lock.Holder = holder
 		}
 	}
 	return x.preflightVerdict()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
@@ -36,7 +37,7 @@ func (x *run) rescue(ctx context.Context) (err error) {
 		return nil
 	}
 	x.count("redis.Rescue")
-	rr, err := x.fleet.Rescue(ctx, jobs, sidekiq.RescueOptions{Dead: dead})
+	rr, err := x.fleet.Rescue(ctx, jobs, sidekiq.RescueOptions{Dead: dead, RunID: x.runID(), Now: x.cfg.Now})
 	for _, j := range rr.Jobs {
 		if f, ok := rescueFateOf(j); ok {
 			x.rescued[j.Job.JID] = f
@@ -58,7 +59,11 @@ func rescueFateOf(j sidekiq.JobRescue) (rescueFate, bool) {
 	case sidekiq.OutcomePushed:
 		return rescueFate{fate: JobRescued}, true
 	case sidekiq.OutcomeAlreadyRescued:
-		return rescueFate{fate: JobAlreadyRescued, note: j.Reason}, true
+		note := j.Reason
+		if j.RescuedBy != "" {
+			note = fmt.Sprintf("already rescued by run %s at %s", j.RescuedBy, j.RescuedAt.UTC().Format(time.RFC3339))
+		}
+		return rescueFate{fate: JobAlreadyRescued, note: note}, true
 	case sidekiq.OutcomeQueued, sidekiq.OutcomeScheduled, sidekiq.OutcomeRetry, sidekiq.OutcomeRunning:
 		note := j.Reason
 		if note == "" {
@@ -73,4 +78,15 @@ func rescueFateOf(j sidekiq.JobRescue) (rescueFate, bool) {
 		reason = string(j.Outcome)
 	}
 	return rescueFate{fate: JobLost, note: "not rescued: " + reason}, true
+}
+
+// runID names this run in the rescue markers it writes ("already rescued by run …"): the
+// lock owner's host and pid and the run's start.
+func (x *run) runID() string {
+	o := x.cfg.LockOwner
+	host := o.Host
+	if host == "" {
+		host = "drainctl"
+	}
+	return fmt.Sprintf("%s:%d:%s", host, o.PID, x.res.StartedAt.UTC().Format("20060102T150405Z"))
 }

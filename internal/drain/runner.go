@@ -84,7 +84,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	if len(cfg.Services) > 0 {
 		x.lockName = cfg.LockName
 		if x.lockName == "" {
-			x.lockName = lockName(cfg.Services)
+			x.lockName = LockName(cfg.Services)
 		}
 		x.res.Lock.Name = x.lockName
 	}

@@ -592,8 +592,11 @@ func TestRunLockHeld(t *testing.T) {
 		name  string
 		setup func(f *fixture)
 	}{
-		{name: "seen at preflight", setup: func(f *fixture) { f.fleet.holder = &holder }},
+		// Preflight sees the holder; the lock phase, before any write, refuses with the expiry.
+		{name: "seen at preflight", setup: func(f *fixture) { f.fleet.holder, f.fleet.heldOnAcquire = &holder, &holder }},
 		{name: "taken between preflight and lock", setup: func(f *fixture) { f.fleet.heldOnAcquire = &holder }},
+		// A dry run takes no lock: preflight's read is the answer.
+		{name: "dry run", setup: func(f *fixture) { f.fleet.holder = &holder; f.cfg.DryRun = true }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -628,11 +631,11 @@ func TestRunStaleLockTakeover(t *testing.T) {
 	requireLockServer(t)
 	// A run that was killed: its lock lapsed (1 ms TTL), the record of its holder stays.
 	stale := sidekiq.LockOwner{Owner: "ci-killed", Host: "runner-3", PID: 5, StartedAt: t0.Add(-time.Hour), Token: "dead"}
-	if _, err := f.fleet.locker.AcquireLock(context.Background(), lockName(f.cfg.Services), stale, time.Millisecond); err != nil {
+	if _, err := f.fleet.locker.AcquireLock(context.Background(), LockName(f.cfg.Services), stale, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
-		h, err := f.fleet.locker.LockHolder(context.Background(), lockName(f.cfg.Services))
+		h, err := f.fleet.locker.LockHolder(context.Background(), LockName(f.cfg.Services))
 		if err != nil {
 			t.Fatal(err)
 		}
