@@ -1,13 +1,15 @@
-// Command drainctl-demo is the README's demo (`make demo`): on a throwaway local stack — a
+// Command drainctl-demo is the README's demo (`make demo`): on throwaway local stacks — a
 // redis-server, the ECS simulator and a service of 3 tasks running real Sidekiq workers whose
 // signal path is broken (a shell wrapper as the container's command, so ECS's SIGTERM never
-// reaches Sidekiq) — it runs `drainctl deploy` with live progress and prints its report, then
-// does the naive forced deployment on a fresh copy of the same stack, and compares the jobs
-// lost. Everything it starts is stopped when it ends or on Ctrl-C.
+// reaches Sidekiq) — it runs the same workload three times: the naive forced deployment,
+// `drainctl deploy --strategy drain-first` and `drainctl deploy --strategy overlap`, each on a
+// fresh copy of the stack, and compares the jobs lost, the jobs interrupted, the processing gap
+// and the longest queue wait. Everything it starts is stopped when it ends or on Ctrl-C.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,10 +49,24 @@ const (
 	longJobs    = 3  // running, and outlast any drain budget
 	queuedJobs  = 6  // waiting in the queue behind them
 	shortSecs   = 8  // a short job's run time
-	longSecs    = 90 // a long job's run time (the first time; see againSecs)
+	longSecs    = 45 // a long job's run time (the first time; see againSecs)
 	againSecs   = 2  // a long job's run time when it runs again (keeps the demo short)
 	drainBudget = "15s"
+	// overlapBudget lets the long jobs finish where they started.
+	overlapBudget = "120s"
+	// timeScale keeps the simulator's minutes (task protection expiry) close enough to
+	// drainctl's for a deploy that waits out 45 s jobs.
+	timeScale = 5
 )
+
+// outcome is one run's figures.
+type outcome struct {
+	name           string
+	jobs, lost     int
+	interrupted    int
+	gap, queueWait string
+	exit           int
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("drainctl-demo", flag.ContinueOnError)
@@ -103,33 +119,39 @@ func (d *demo) run(ctx context.Context) error {
 		d.bin = abs
 	}
 
-	d.heading("1. drainctl deploy")
-	withDrainctl, err := d.withDrainctl(ctx)
+	d.heading("1. The naive deploy: aws ecs update-service --force-new-deployment")
+	naive, err := d.naive(ctx)
 	if err != nil {
 		return err
 	}
-	d.heading("2. The naive deploy: aws ecs update-service --force-new-deployment")
-	naive, err := d.naive(ctx)
+	d.heading("2. drainctl deploy --strategy drain-first")
+	first, err := d.withDrainctl(ctx, "drain-first", drainBudget)
+	if err != nil {
+		return err
+	}
+	d.heading("3. drainctl deploy --strategy overlap")
+	overlap, err := d.withDrainctl(ctx, "overlap", overlapBudget)
 	if err != nil {
 		return err
 	}
 
 	d.heading("Result")
-	total := shortJobs + longJobs + queuedJobs
-	d.say("%-34s %5s %5s %5s", "", "jobs", "done", "lost")
-	d.say("%-34s %5d %5d %5d", "drainctl deploy", total, total-withDrainctl, withDrainctl)
-	d.say("%-34s %5d %5d %5d", "naive forced deployment", total, total-naive, naive)
-	d.say("(same service, same jobs, same broken signal path; \"lost\" = never finished, from the jobs' own done list)")
+	d.say("%-26s %5s %5s %5s %12s %15s %18s", "", "jobs", "done", "lost", "interrupted", "processing gap", "longest queue wait")
+	for _, o := range []outcome{naive, first, overlap} {
+		d.say("%-26s %5d %5d %5d %12d %15s %18s", o.name, o.jobs, o.jobs-o.lost, o.lost, o.interrupted, o.gap, o.queueWait)
+	}
+	d.say("(same service, same jobs, same broken signal path; \"lost\" = never finished, from the jobs' own done list;")
+	d.say(" \"interrupted\" = cut mid-run: lost, or run again from the start; gap and queue wait as drainctl's report measured them)")
 	d.say("demo took %s", time.Since(began).Round(time.Second))
-	if withDrainctl != 0 {
-		return fmt.Errorf("drainctl lost %d jobs", withDrainctl)
+	if first.lost != 0 || overlap.lost != 0 {
+		return fmt.Errorf("drainctl lost jobs: drain-first %d, overlap %d", first.lost, overlap.lost)
 	}
 	return nil
 }
 
 // start starts a stack and describes it.
 func (d *demo) start(ctx context.Context) (*stack.Stack, error) {
-	o := stack.Options{Tasks: d.tasks, SidekiqVersion: d.version, BrokenSignalPath: true}
+	o := stack.Options{Tasks: d.tasks, SidekiqVersion: d.version, BrokenSignalPath: true, TimeScale: timeScale}
 	if d.verbose {
 		o.Logf = func(format string, args ...any) { fmt.Fprintf(d.errOut, "  "+format+"\n", args...) }
 	}
@@ -172,19 +194,22 @@ func (d *demo) enqueue(ctx context.Context, s *stack.Stack) ([]string, error) {
 	return append(jids, queued...), nil
 }
 
-// withDrainctl deploys the service with drainctl and returns the jobs lost.
-func (d *demo) withDrainctl(ctx context.Context) (int, error) {
+// withDrainctl deploys the service with drainctl's strategy and returns its figures.
+func (d *demo) withDrainctl(ctx context.Context, strategy, budget string) (outcome, error) {
+	o := outcome{name: "drainctl " + strategy, gap: "-", queueWait: "-"}
 	s, err := d.start(ctx)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
 	defer s.Close()
 	jids, err := d.enqueue(ctx, s)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
+	o.jobs = len(jids)
+	reportPath := filepath.Join(s.LogDir, "report.json")
 	args := append([]string{"deploy"}, s.Args()...)
-	args = append(args, "--drain-timeout", drainBudget, "--poll-interval", "500ms")
+	args = append(args, "--strategy", strategy, "--drain-timeout", budget, "--poll-interval", "500ms", "--report", reportPath)
 	d.say("\n$ drainctl %s\n", strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = s.Env()
@@ -194,51 +219,92 @@ func (d *demo) withDrainctl(ctx context.Context) (int, error) {
 	cmd.WaitDelay = 20 * time.Second
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		return 0, ctx.Err()
+		return o, ctx.Err()
 	}
-	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		code = ee.ExitCode()
+		o.exit = ee.ExitCode()
 	} else if err != nil {
-		return 0, fmt.Errorf("run drainctl: %w", err)
+		return o, fmt.Errorf("run drainctl: %w", err)
 	}
-	d.say("\ndrainctl exited with %d", code)
-	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	d.say("\ndrainctl exited with %d", o.exit)
+	if m, err := readMetrics(reportPath); err == nil {
+		o.gap = fmt.Sprintf("%.1fs", m.ProcessingGap)
+		o.queueWait = fmt.Sprintf("%.1fs", m.LongestQueueWait)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	lost, err := s.Settle(sctx, jids)
 	if err != nil {
-		return 0, fmt.Errorf("wait for the jobs to settle: %w", err)
+		return o, fmt.Errorf("wait for the jobs to settle: %w", err)
 	}
-	d.say("jobs done: %d of %d, lost: %d", len(jids)-len(lost), len(jids), len(lost))
-	if code != 0 {
-		return len(lost), fmt.Errorf("drainctl deploy exited with %d", code)
+	o.lost = len(lost)
+	if o.interrupted, err = interrupted(sctx, s, jids); err != nil {
+		return o, err
 	}
-	return len(lost), nil
+	d.say("jobs done: %d of %d, lost: %d, started more than once: %d", len(jids)-len(lost), len(jids), len(lost), o.interrupted)
+	if o.exit != 0 {
+		return o, fmt.Errorf("drainctl deploy --strategy %s exited with %d", strategy, o.exit)
+	}
+	return o, nil
 }
 
-// naive does the plain forced deployment on a fresh stack and returns the jobs lost.
-func (d *demo) naive(ctx context.Context) (int, error) {
+// interrupted counts the jobs that started more than once: cut, then run again.
+func interrupted(ctx context.Context, s *stack.Stack, jids []string) (int, error) {
+	n := 0
+	for _, j := range jids {
+		runs, err := s.Runs(ctx, j)
+		if err != nil {
+			return 0, err
+		}
+		if runs > 1 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// reportMetrics is the part of drainctl's JSON report the demo shows.
+type reportMetrics struct {
+	LongestQueueWait float64 `json:"longest_queue_wait_seconds"`
+	ProcessingGap    float64 `json:"processing_gap_seconds"`
+}
+
+func readMetrics(path string) (reportMetrics, error) {
+	var doc struct {
+		Metrics reportMetrics `json:"metrics"`
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(b, &doc)
+	}
+	return doc.Metrics, err
+}
+
+// naive does the plain forced deployment on a fresh stack and returns its figures.
+func (d *demo) naive(ctx context.Context) (outcome, error) {
+	o := outcome{name: "naive forced deployment", gap: "-", queueWait: "-"}
 	s, err := d.start(ctx)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
 	defer s.Close()
 	jids, err := d.enqueue(ctx, s)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
+	o.jobs = len(jids)
 	old := s.RunningTasks()
 	began := time.Now()
 	id, err := s.ForceNewDeployment(ctx)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
 	d.say("\nUpdateService --force-new-deployment → deployment %s", id)
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	if err := s.WaitRolloutCompleted(wctx, id); err != nil {
-		return 0, err
+		return o, err
 	}
 	d.say("rollout COMPLETED after %s", time.Since(began).Round(100*time.Millisecond))
 	var arns []string
@@ -247,7 +313,7 @@ func (d *demo) naive(ctx context.Context) (int, error) {
 	}
 	exits, err := s.WaitTasksStopped(wctx, arns)
 	if err != nil {
-		return 0, err
+		return o, err
 	}
 	for _, e := range exits {
 		code := "?"
@@ -258,9 +324,11 @@ func (d *demo) naive(ctx context.Context) (int, error) {
 	}
 	lost, err := s.Settle(wctx, jids)
 	if err != nil {
-		return 0, fmt.Errorf("wait for the jobs to settle: %w", err)
+		return o, fmt.Errorf("wait for the jobs to settle: %w", err)
 	}
 	d.say("jobs done: %d of %d, lost: %d (killed mid-run, in no queue: nothing will run them again)",
 		len(jids)-len(lost), len(jids), len(lost))
-	return len(lost), nil
+	o.lost = len(lost)
+	o.interrupted = len(lost)
+	return o, nil
 }

@@ -158,6 +158,11 @@ func sequenceConfig(o opts, strategy drain.StrategyName) (cfg drain.Config, err 
 	if cfg.Services, err = o.serviceRefs(true); err != nil {
 		return cfg, err
 	}
+	st, err := o.oneOf("strategy", string(drain.StrategyAuto), string(drain.StrategyOverlap), string(drain.StrategyDrainFirst))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Strategy = drain.StrategyName(st)
 	onTimeout, err := o.oneOf("on-timeout", "deploy", "stop", "fail")
 	if err != nil {
 		return cfg, err

@@ -44,12 +44,21 @@ const (
 	StrategyDrainOnly StrategyName = "drain"
 	// StrategyQuietOnly is `drainctl quiet`: quiet and wait for the acknowledgement.
 	StrategyQuietOnly StrategyName = "quiet"
+	// StrategyOverlap protects the old tasks from scale-in, deploys, and quiets each old
+	// process only once a new worker heartbeats, releasing its task when it is idle: no
+	// processing gap and no interrupted job, given room in maximumPercent.
+	StrategyOverlap StrategyName = "overlap"
+	// StrategyAuto is overlap when the preflight finds room, permission and every selected
+	// process placed in a task, else drain-first; the Result says which and why.
+	StrategyAuto StrategyName = "auto"
 )
 
 // Strategy is the strategy a run used and why.
 type Strategy struct {
 	Name   StrategyName `json:"name"`
 	Reason string       `json:"reason,omitempty"`
+	// Requested is what the configuration asked for (auto, overlap) when it differs from Name.
+	Requested StrategyName `json:"requested,omitempty"`
 }
 
 // Defaults for zero Config fields.
@@ -191,7 +200,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("lock ttl %v: must be at least three poll intervals (%v)", c.LockTTL, 3*c.PollInterval))
 	}
 	switch c.Strategy {
-	case StrategyDrainFirst:
+	case StrategyDrainFirst, StrategyOverlap, StrategyAuto:
 		if len(c.Services) == 0 {
 			errs = append(errs, errors.New("no service given (use --service)"))
 		}
@@ -203,7 +212,7 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, errors.New("no processes selected: give --tag, --hostname, --queue, --identity, --label, or --all"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("strategy %q: want %s, %s or %s", c.Strategy, StrategyDrainFirst, StrategyDrainOnly, StrategyQuietOnly))
+		errs = append(errs, fmt.Errorf("strategy %q: want %s, %s or %s", c.Strategy, StrategyAuto, StrategyOverlap, StrategyDrainFirst))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, usageError(err)

@@ -429,6 +429,9 @@ type fakeECS struct {
 	// tds are the registered task definitions; TaskDefinition finds them by ARN,
 	// family:revision, or family (its latest ACTIVE revision).
 	tds []*ecs.TaskDefinitionInfo
+	// protectErr fails the protection calls (AccessDenied, an endpoint without them);
+	// protectErrOnSet fails only UpdateTaskProtection's enabling calls.
+	protectErr, protectErrOnSet error
 }
 
 func (e *fakeECS) service(ref ecs.ServiceRef) *fakeService {
@@ -554,6 +557,42 @@ func (e *fakeECS) ServiceDeploymentOf(ctx context.Context, dep ecs.DeployResult)
 		return nil, err
 	}
 	return e.service(dep.Ref).sd, nil
+}
+
+// ProtectTasks records the call; protectErr makes it fail as a whole (AccessDenied).
+func (e *fakeECS) ProtectTasks(ctx context.Context, cluster string, arns []string, expiresIn time.Duration) ([]ecs.TaskProtection, []ecs.ProtectionFailure, error) {
+	if err := e.calls.add(ctx, "ProtectTasks %s %s", cluster, strings.Join(arns, ",")); err != nil {
+		return nil, nil, err
+	}
+	if e.protectErr != nil {
+		return nil, nil, e.protectErr
+	}
+	if e.protectErrOnSet != nil {
+		return nil, nil, e.protectErrOnSet
+	}
+	var out []ecs.TaskProtection
+	for _, a := range arns {
+		out = append(out, ecs.TaskProtection{TaskARN: a, Protected: true, ExpiresAt: e.clock.Now().Add(expiresIn)})
+	}
+	return out, nil, nil
+}
+
+func (e *fakeECS) UnprotectTasks(ctx context.Context, cluster string, arns []string) ([]ecs.ProtectionFailure, error) {
+	return nil, e.calls.add(ctx, "UnprotectTasks %s %s", cluster, strings.Join(arns, ","))
+}
+
+func (e *fakeECS) TaskProtections(ctx context.Context, cluster string, arns []string) ([]ecs.TaskProtection, []ecs.ProtectionFailure, error) {
+	if err := e.calls.add(ctx, "TaskProtections %s", cluster); err != nil {
+		return nil, nil, err
+	}
+	if e.protectErr != nil {
+		return nil, nil, e.protectErr
+	}
+	var out []ecs.TaskProtection
+	for _, a := range arns {
+		out = append(out, ecs.TaskProtection{TaskARN: a})
+	}
+	return out, nil, nil
 }
 
 // ---- builders -----------------------------------------------------------------------------

@@ -57,6 +57,14 @@ type ECS interface {
 	// ServiceDeploymentOf reads our deployment in the Service Deployments API; nil, nil when
 	// it is not there (yet).
 	ServiceDeploymentOf(ctx context.Context, dep ecs.DeployResult) (*ecs.ServiceDeploymentInfo, error)
+	// ProtectTasks sets scale-in protection on the tasks for expiresIn, so a deployment cannot
+	// stop them; ECS's per-task refusals come back as failures (TASK_NOT_VALID,
+	// DEPLOYMENT_BLOCKED), a refused call as an error (ecs.ErrAccessDenied, ecs.ErrUnsupported).
+	ProtectTasks(ctx context.Context, cluster string, taskARNs []string, expiresIn time.Duration) ([]ecs.TaskProtection, []ecs.ProtectionFailure, error)
+	// UnprotectTasks clears the scale-in protection of the tasks (ECS may then stop them).
+	UnprotectTasks(ctx context.Context, cluster string, taskARNs []string) ([]ecs.ProtectionFailure, error)
+	// TaskProtections reads the tasks' scale-in protection.
+	TaskProtections(ctx context.Context, cluster string, taskARNs []string) ([]ecs.TaskProtection, []ecs.ProtectionFailure, error)
 }
 
 // ProcessWatcher follows a fixed set of processes, one poll at a time. *sidekiq.Watcher

@@ -74,6 +74,7 @@ func (x *run) preflight(ctx context.Context) (err error) {
 	for _, f := range staleFindings(x.selected, x.cfg.Now(), x.cfg.StaleAfter) {
 		x.addFinding(f)
 	}
+	x.chooseStrategy(ctx)
 	if x.lockName != "" {
 		holder, err := x.fleet.LockHolder(ctx, x.lockName)
 		x.count("redis.LockHolder")

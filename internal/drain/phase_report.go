@@ -32,7 +32,7 @@ func (x *run) stopEarly(ctx context.Context, outcome Outcome, err error) (Result
 		} else {
 			// Alive and sent TSTP: quiet now, or at its next heartbeat.
 			for _, p := range snap.Processes {
-				if p.HashExists && p.Listed {
+				if p.HashExists && p.Listed && (x.ov == nil || x.ov.quieted[p.Identity]) {
 					left.QuietProcesses = append(left.QuietProcesses, p.Identity)
 				}
 			}
@@ -82,6 +82,7 @@ func identityFlags(ids []string) string {
 
 // end settles the jobs and processes, releases the lock and returns the Result.
 func (x *run) end(ctx context.Context, outcome Outcome, err error) (Result, error) {
+	x.releaseAll(ctx, "end of run")
 	x.releaseLock(ctx)
 	for i, pr := range x.res.Processes {
 		o, ok := x.last[pr.Identity]
@@ -106,6 +107,7 @@ func (x *run) end(ctx context.Context, outcome Outcome, err error) (Result, erro
 	}
 	x.res.JobList = x.jobs.records()
 	x.res.Jobs = count(x.res.JobList)
+	x.res.Metrics.InterruptedJobs = x.res.Jobs.Requeued + x.res.Jobs.Rescued + x.res.Jobs.AlreadyRescued
 	x.res.Outcome = outcome
 	x.res.EndedAt = x.cfg.Now()
 	if err != nil {

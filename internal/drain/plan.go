@@ -16,6 +16,10 @@ func (x *run) plan() {
 	if x.lockName != "" {
 		add("would take the deploy lock %q (free now)", x.lockName)
 	}
+	if x.res.Strategy.Name == StrategyOverlap {
+		x.planOverlap(add, busy)
+		return
+	}
 	add("would quiet %d process(es): %s", len(x.selected), strings.Join(identities(x.selected), ", "))
 	switch x.cfg.Strategy {
 	case StrategyQuietOnly:
@@ -48,10 +52,34 @@ func policyText(s StrategyName, p OnTimeout) string {
 	switch {
 	case p == OnTimeoutStop && s == StrategyDrainOnly:
 		return "send TERM through Redis (Sidekiq requeues) and wait for the processes to leave"
+	case p == OnTimeoutStop && s == StrategyOverlap:
+		return "send TERM through Redis (Sidekiq requeues) and release the task"
 	case p == OnTimeoutStop:
 		return "send TERM through Redis (Sidekiq requeues) and deploy"
+	case p == OnTimeoutDeploy && s == StrategyOverlap:
+		return "release the task anyway (ECS's SIGTERM lets Sidekiq requeue what is left)"
 	case p == OnTimeoutFail:
 		return "stop with exit 3, leaving the processes quiet"
 	}
 	return "deploy anyway (ECS's SIGTERM lets Sidekiq requeue what is left)"
+}
+
+// planOverlap is the overlap strategy's plan.
+func (x *run) planOverlap(add func(string, ...any), busy int) {
+	for _, s := range x.res.Services {
+		arns := x.oldTasks(s.Ref)
+		add("would protect %d old task(s) of %s from scale-in for %v", len(arns), s.Ref, x.protectionExpiry())
+	}
+	for _, s := range x.res.Services {
+		if td := x.cfg.TaskDefinition; td != "" {
+			add("would deploy %s on %s (now %s)", shortTD(td), s.Ref, shortTD(s.State.TaskDefinition))
+		} else {
+			add("would force a new deployment of %s on %s", shortTD(s.State.TaskDefinition), s.Ref)
+		}
+	}
+	add("would quiet one of the %d old process(es) (least work first) for each new worker that heartbeats from the new deployment's tasks", len(x.selected))
+	add("would release each old task once its processes are quiet and idle (%d job(s) in flight now); after %v, %s",
+		busy, x.cfg.DrainTimeout, policyText(StrategyOverlap, x.cfg.OnTimeout))
+	add("would watch the rollout for up to %v and the old processes' exits for up to %v", x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
+	add("would clear every protection it set on every exit path (a killed drainctl leaves it to expire after %v)", x.protectionExpiry())
 }

@@ -23,6 +23,10 @@ const (
 	PhaseExits     Phase = "exits"
 	PhaseRescue    Phase = "rescue"
 	PhaseRecover   Phase = "recover"
+	// PhaseProtect and PhaseHandover are the overlap strategy's own: protect the old tasks
+	// from scale-in; hand the work over from old to new processes as the new ones arrive.
+	PhaseProtect  Phase = "protect"
+	PhaseHandover Phase = "handover"
 )
 
 // Outcome is how the run ended; the report's "outcome" field.
@@ -95,6 +99,10 @@ type Result struct {
 	Plan []string `json:"plan,omitempty"`
 	// Left is the state left behind when the run stopped early; nil otherwise.
 	Left *Leftover `json:"left,omitempty"`
+	// Metrics are the deploy's queue wait, processing gap and interrupted jobs.
+	Metrics Metrics `json:"metrics"`
+	// Protection lists the tasks whose scale-in protection the run set (overlap).
+	Protection []ProtectionRecord `json:"protection,omitempty"`
 	// APICalls counts the calls made through Fleet and ECS, by name.
 	APICalls map[string]int `json:"api_calls"`
 	Warnings []string       `json:"warnings,omitempty"`
@@ -147,6 +155,42 @@ type ProcessResult struct {
 	BusyAtQuiet int `json:"busy_at_quiet"`
 	// Exit is how the process left (clean, killed) or "unknown" while that is not known.
 	Exit ExitVerdict `json:"exit,omitempty"`
+	// The process's timeline: quieted, seen idle (quiet, nothing in flight), its task's
+	// scale-in protection released (overlap), seen gone or dead. Zero when it did not happen.
+	QuietAt    time.Time `json:"quiet_at,omitzero"`
+	IdleAt     time.Time `json:"idle_at,omitzero"`
+	ReleasedAt time.Time `json:"released_at,omitzero"`
+	ExitedAt   time.Time `json:"exited_at,omitzero"`
+}
+
+// Metrics are what users feel of a deploy, sampled at every poll.
+type Metrics struct {
+	// LongestQueueWait is the largest latency (age of the oldest job) seen in the selection's
+	// queues during the run.
+	LongestQueueWait time.Duration `json:"longest_queue_wait"`
+	// ProcessingGap is the longest time in which no live, non-quiet process worked the
+	// selection's queues (old or new).
+	ProcessingGap time.Duration `json:"processing_gap"`
+	// InterruptedJobs counts jobs that were cut and will run again: requeued by a shutdown
+	// or rescued.
+	InterruptedJobs int `json:"interrupted_jobs"`
+	// Samples is how many polls the figures come from.
+	Samples int `json:"samples"`
+}
+
+// ProtectionRecord is one task whose scale-in protection this run set (overlap), or found set
+// by someone else and left alone.
+type ProtectionRecord struct {
+	TaskARN string `json:"task_arn"`
+	Service string `json:"service"`
+	// Foreign is a task protected by someone else before the run: never touched.
+	Foreign     bool      `json:"foreign,omitempty"`
+	ProtectedAt time.Time `json:"protected_at,omitzero"`
+	// ExpiresAt is when ECS drops the protection by itself (what a killed drainctl leaves).
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	ReleasedAt time.Time `json:"released_at,omitzero"`
+	// Note says why it was released (idle, drain timeout, end of run) or failed.
+	Note string `json:"note,omitempty"`
 }
 
 // JobCounts counts jobs by fate.

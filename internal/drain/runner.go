@@ -42,6 +42,10 @@ type run struct {
 	last     map[string]sidekiq.Observation
 
 	quietSent bool
+	// ov is the overlap strategy's state; nil for the others.
+	ov *overlapState
+	// metrics samples the queue wait and the processing gap at every poll.
+	metrics metrics
 	stopSent  bool
 	// rescued holds each rescued or examined job's fate and note, by jid.
 	rescued map[string]rescueFate
@@ -97,7 +101,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	case StrategyDrainOnly:
 		return x.drainOnly(ctx)
 	default:
-		return x.drainFirst(ctx)
+		return x.deploySequence(ctx)
 	}
 }
 
@@ -149,6 +153,7 @@ func (x *run) wait(ctx context.Context) error {
 	case <-x.cfg.After(x.cfg.PollInterval):
 	}
 	x.refreshLock(ctx)
+	x.sample(ctx)
 	return nil
 }
 

@@ -11,16 +11,28 @@ import (
 // Every return goes through end, stopEarly or interrupted, so the Result always says what was
 // left behind.
 
-// drainFirst quiets the selection, waits for its jobs, deploys, watches the rollout, watches
-// the old processes leave and rescues the jobs of any that were killed.
-func (x *run) drainFirst(ctx context.Context) (Result, error) {
-	x.res.Strategy.Reason = "quiet every selected process and wait for its jobs before the deployment starts"
+// drainFirstReason is drain-first's description in the report.
+const drainFirstReason = "quiet every selected process and wait for its jobs before the deployment starts"
+
+// deploySequence is `drainctl deploy`: the preflight, then the strategy it settled on
+// (overlap or drain-first; auto chooses in the preflight).
+func (x *run) deploySequence(ctx context.Context) (Result, error) {
+	x.res.Strategy.Reason = drainFirstReason
 	if err := x.preflight(ctx); err != nil {
 		return x.refused(ctx, PhasePreflight, err)
 	}
 	if ctx.Err() != nil {
 		return x.interrupted(ctx, PhasePreflight)
 	}
+	if x.res.Strategy.Name == StrategyOverlap {
+		return x.overlap(ctx)
+	}
+	return x.drainFirst(ctx)
+}
+
+// drainFirst quiets the selection, waits for its jobs, deploys, watches the rollout, watches
+// the old processes leave and rescues the jobs of any that were killed.
+func (x *run) drainFirst(ctx context.Context) (Result, error) {
 	if x.cfg.DryRun {
 		x.plan()
 		return x.end(ctx, OutcomeDryRun, nil)
@@ -31,7 +43,96 @@ func (x *run) drainFirst(ctx context.Context) (Result, error) {
 	if ctx.Err() != nil {
 		return x.interrupted(ctx, PhaseLock)
 	}
+	return x.drainFirstLocked(ctx)
+}
 
+// overlap protects the old tasks, deploys once, hands the work over to the new processes as
+// they arrive (see handover) and watches the old ones leave. A rollout that fails before any
+// old process was quieted costs nothing: the protection is cleared and the old tasks keep
+// working. Protection that turns out unavailable before anything was quieted falls back to
+// drain-first.
+func (x *run) overlap(ctx context.Context) (Result, error) {
+	if x.cfg.DryRun {
+		x.plan()
+		return x.end(ctx, OutcomeDryRun, nil)
+	}
+	if err := x.acquireLock(ctx); err != nil {
+		return x.refused(ctx, PhaseLock, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseLock)
+	}
+	if err := x.protect(ctx); err != nil {
+		if errors.Is(err, errProtectionUnavailable) && ctx.Err() == nil {
+			x.res.Strategy.Name = StrategyDrainFirst
+			x.res.Strategy.Reason = fmt.Sprintf("task scale-in protection is unavailable (%v): drain-first instead, nothing had been quieted", err)
+			x.warn("%s", x.res.Strategy.Reason)
+			return x.drainFirstLocked(ctx)
+		}
+		return x.abort(ctx, PhaseProtect, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseProtect)
+	}
+	if err := x.deploy(ctx); err != nil {
+		return x.abort(ctx, PhaseDeploy, err)
+	}
+	result, err := x.handover(ctx)
+	switch {
+	case errors.Is(err, ErrDrainTimeout):
+		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
+	case err != nil:
+		return x.abort(ctx, PhaseHandover, err)
+	}
+	nothingQuiet := len(x.ov.quieted) == 0
+	const keep = "; no process was quieted: the old tasks keep working"
+	switch result {
+	case RolloutSucceeded:
+		x.releaseAll(ctx, "rollout succeeded")
+		if err := x.exits(ctx, nil); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.end(ctx, OutcomeSucceeded, nil)
+	case RolloutTimedOut:
+		if nothingQuiet {
+			return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s%s", ErrRolloutTimeout,
+				x.cfg.RolloutTimeout, x.rolloutSummary(), keep))
+		}
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		x.finalPoll(ctx)
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s", ErrRolloutTimeout,
+			x.cfg.RolloutTimeout, x.rolloutSummary()))
+	default:
+		outcome := OutcomeFailed
+		if result == RolloutRolledBack {
+			outcome = OutcomeRolledBack
+		}
+		if nothingQuiet {
+			return x.end(ctx, outcome, fmt.Errorf("%w: %s%s", ErrRolloutFailed, x.rolloutSummary(), keep))
+		}
+		if err := x.recover(ctx); err != nil {
+			return x.abort(ctx, PhaseRecover, err)
+		}
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.end(ctx, outcome, fmt.Errorf("%w: %s", ErrRolloutFailed, x.rolloutSummary()))
+	}
+}
+
+// drainFirstLocked is drain-first once the lock is held.
+func (x *run) drainFirstLocked(ctx context.Context) (Result, error) {
 	// From here on the selection can only be restarted, not un-quieted.
 	if err := x.quiet(ctx); err != nil {
 		return x.abort(ctx, PhaseQuiet, err)

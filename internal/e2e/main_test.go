@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,9 +209,14 @@ func (p *proc) report(t *testing.T) *Report {
 
 // deployArgs are the flags every deploy in these tests shares: the stack's service, JSON on
 // stdout and fast polling; extra flags follow.
+// deployArgs are deploy's arguments against the stack; the strategy is drain-first unless
+// extra names one (the tests of drain-first's behaviour predate auto).
 func deployArgs(s *stack.Stack, extra ...string) []string {
 	args := append([]string{"deploy"}, s.Args()...)
 	args = append(args, "--output", "json", "--poll-interval", "200ms", "--rollout-timeout", "90s", "--exit-timeout", "60s")
+	if !slices.Contains(extra, "--strategy") {
+		args = append(args, "--strategy", "drain-first")
+	}
 	return append(args, extra...)
 }
 
@@ -293,6 +299,23 @@ type Report struct {
 		Hint              string            `json:"hint"`
 	} `json:"left"`
 	Warnings []string `json:"warnings"`
+	Strategy struct {
+		Name      string `json:"name"`
+		Reason    string `json:"reason"`
+		Requested string `json:"requested"`
+	} `json:"strategy"`
+	Metrics struct {
+		LongestQueueWait float64 `json:"longest_queue_wait_seconds"`
+		ProcessingGap    float64 `json:"processing_gap_seconds"`
+		InterruptedJobs  int     `json:"interrupted_jobs"`
+		Samples          int     `json:"samples"`
+	} `json:"metrics"`
+	Protection []struct {
+		Task       string `json:"task"`
+		Foreign    bool   `json:"foreign"`
+		ReleasedAt string `json:"released_at"`
+		Note       string `json:"note"`
+	} `json:"protection"`
 }
 
 // LockHolder is the run holding the deploy lock.

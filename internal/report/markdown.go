@@ -48,6 +48,10 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	fmt.Fprintln(&b, "\n| Jobs | finished | requeued | rescued | already rescued | safe | still running | lost |")
 	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	fmt.Fprintf(&b, "| count | %d | %d | %d | %d | %d | %d | %d |\n", j.Finished, j.Requeued, j.Rescued, j.AlreadyRescued, j.Safe, j.StillRunning, j.Lost)
+	if m := r.Metrics; m.Samples > 0 {
+		fmt.Fprintf(&b, "\nLongest queue wait **%s**, processing gap **%s**, interrupted jobs **%d** (%d samples).\n",
+			fmtDur(m.LongestQueueWait.Duration()), fmtDur(m.ProcessingGap.Duration()), m.InterruptedJobs, m.Samples)
+	}
 
 	if len(r.Processes) > 0 {
 		fmt.Fprintln(&b, "\n| Process | Task | Busy | State | Exit | Evidence |")
@@ -55,6 +59,24 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		for _, p := range r.Processes {
 			fmt.Fprintf(&b, "| `%s` | %s | %d | %s | %s | %s |\n", mdCode(p.Identity), mdCell(orDash(p.Task)), p.BusyAtQuiet,
 				p.State, orDash(p.Exit), mdCell(orDash(p.Evidence)))
+		}
+	}
+	if hasTimeline(r.Processes) {
+		fmt.Fprintln(&b, "\n| Process | Quiet | Idle | Released | Exited |")
+		fmt.Fprintln(&b, "|---|---|---|---|---|")
+		for _, p := range r.Processes {
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", mdCode(p.Identity), clock(p.QuietAt), clock(p.IdleAt), clock(p.ReleasedAt), clock(p.ExitedAt))
+		}
+	}
+	if len(r.Protection) > 0 {
+		fmt.Fprintln(&b, "\n| Protected task | Service | Set | Released | Expires | Note |")
+		fmt.Fprintln(&b, "|---|---|---|---|---|---|")
+		for _, p := range r.Protection {
+			set := clock(p.ProtectedAt)
+			if p.Foreign {
+				set = "not by drainctl"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(p.Task), mdCell(p.Service), set, clock(p.ReleasedAt), clock(p.ExpiresAt), mdCell(orDash(p.Note)))
 		}
 	}
 	if len(r.Queues) > 0 {

@@ -60,16 +60,41 @@ type Report struct {
 	Queues    []Queue           `json:"queues"`
 	Phases    []Phase           `json:"phases"`
 	Lock      Lock              `json:"lock"`
-	Plan      []string          `json:"plan"`
-	Left      *Left             `json:"left"`
-	APICalls  map[string]int    `json:"api_calls"`
-	Warnings  []string          `json:"warnings"`
+	Metrics   Metrics           `json:"metrics"`
+	// Protection lists the tasks the run protected from scale-in (overlap), or found
+	// protected by someone else.
+	Protection []Protection   `json:"protection"`
+	Plan       []string       `json:"plan"`
+	Left       *Left          `json:"left"`
+	APICalls   map[string]int `json:"api_calls"`
+	Warnings   []string       `json:"warnings"`
 }
 
 // Strategy is the strategy a run used and why.
 type Strategy struct {
 	Name   string `json:"name"`
 	Reason string `json:"reason"`
+	// Requested is what was asked for (auto, overlap) when the run used another.
+	Requested string `json:"requested,omitempty"`
+}
+
+// Metrics are what users feel of a deploy.
+type Metrics struct {
+	LongestQueueWait Seconds `json:"longest_queue_wait_seconds"`
+	ProcessingGap    Seconds `json:"processing_gap_seconds"`
+	InterruptedJobs  int     `json:"interrupted_jobs"`
+	Samples          int     `json:"samples"`
+}
+
+// Protection is one task's scale-in protection during the run.
+type Protection struct {
+	Task        string    `json:"task"`
+	Service     string    `json:"service"`
+	Foreign     bool      `json:"foreign"`
+	ProtectedAt time.Time `json:"protected_at,omitzero"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+	ReleasedAt  time.Time `json:"released_at,omitzero"`
+	Note        string    `json:"note,omitempty"`
 }
 
 // Kind names the document: the command that ran.
@@ -142,6 +167,11 @@ type Process struct {
 	Evidence    string    `json:"evidence"`
 	LastBeat    time.Time `json:"last_beat"`
 	BusyAtQuiet int       `json:"busy_at_quiet"`
+	// The timeline: quieted, seen idle, task released (overlap), seen gone or dead.
+	QuietAt    time.Time `json:"quiet_at,omitzero"`
+	IdleAt     time.Time `json:"idle_at,omitzero"`
+	ReleasedAt time.Time `json:"released_at,omitzero"`
+	ExitedAt   time.Time `json:"exited_at,omitzero"`
 }
 
 // Queue is one Sidekiq queue's backlog at preflight.
@@ -256,9 +286,13 @@ func FromResult(res drain.Result, opts Options) Report {
 		cmd = "deploy"
 	}
 	r := Report{
-		Schema: Schema, DocKind: cmd, Command: cmd, Strategy: Strategy{Name: string(res.Strategy.Name), Reason: res.Strategy.Reason},
-		Findings: append([]finding.Finding{}, res.Findings...),
-		Version:  opts.Version, Outcome: string(res.Outcome),
+		Schema: Schema, DocKind: cmd, Command: cmd,
+		Strategy: Strategy{Name: string(res.Strategy.Name), Reason: res.Strategy.Reason, Requested: string(res.Strategy.Requested)},
+		Metrics: Metrics{LongestQueueWait: secs(res.Metrics.LongestQueueWait), ProcessingGap: secs(res.Metrics.ProcessingGap),
+			InterruptedJobs: res.Metrics.InterruptedJobs, Samples: res.Metrics.Samples},
+		Protection: []Protection{},
+		Findings:   append([]finding.Finding{}, res.Findings...),
+		Version:    opts.Version, Outcome: string(res.Outcome),
 		ExitCode: res.ExitCode, Error: res.Error, DryRun: res.DryRun,
 		StartedAt: res.StartedAt.UTC(), EndedAt: res.EndedAt.UTC(), Duration: secs(res.EndedAt.Sub(res.StartedAt)),
 		Settings: Settings{
@@ -287,7 +321,12 @@ func FromResult(res drain.Result, opts Options) Report {
 	for _, p := range res.Processes {
 		r.Processes = append(r.Processes, Process{Identity: p.Identity, Hostname: p.Hostname, Tag: p.Tag,
 			Version: p.Version, Queues: nonNil(p.Queues), Task: taskID(p.TaskARN), Service: p.Service,
-			State: string(p.State), Exit: string(p.Exit), Evidence: p.Evidence, LastBeat: p.LastBeat.UTC(), BusyAtQuiet: p.BusyAtQuiet})
+			State: string(p.State), Exit: string(p.Exit), Evidence: p.Evidence, LastBeat: p.LastBeat.UTC(), BusyAtQuiet: p.BusyAtQuiet,
+			QuietAt: utc(p.QuietAt), IdleAt: utc(p.IdleAt), ReleasedAt: utc(p.ReleasedAt), ExitedAt: utc(p.ExitedAt)})
+	}
+	for _, p := range res.Protection {
+		r.Protection = append(r.Protection, Protection{Task: taskID(p.TaskARN), Service: p.Service, Foreign: p.Foreign,
+			ProtectedAt: utc(p.ProtectedAt), ExpiresAt: utc(p.ExpiresAt), ReleasedAt: utc(p.ReleasedAt), Note: p.Note})
 	}
 	for _, s := range res.Services {
 		rs := Service{Cluster: s.Ref.Cluster, Service: s.Ref.Service, Deployed: s.Deployed,
@@ -363,6 +402,14 @@ func FromResult(res drain.Result, opts Options) Report {
 	}
 	r.redact()
 	return r
+}
+
+// utc is t in UTC, zero staying zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 func nonNil(s []string) []string {

@@ -183,10 +183,33 @@ func results() []struct {
 				return s
 			}()},
 			Lock:     lock,
+			Metrics:  drain.Metrics{LongestQueueWait: 71 * time.Second, ProcessingGap: 64 * time.Second, InterruptedJobs: 2, Samples: 40},
 			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "redis.Poll": 40, "ecs.Deploy": 1, "ecs.Describe": 3, "redis.Rescue": 1, "redis.LockRelease": 1}),
 			Warnings: []string{"1 process(es) were killed instead of stopping: " + id2 + "; the signal path likely does not deliver SIGTERM to Sidekiq (shell wrapper as PID 1, no init, or stopTimeout below sidekiq -t + 5s)",
 				"rescued 1 job(s) of killed processes: nothing lost, but they run again from the start"},
 		}},
+		{name: "overlap", res: func() drain.Result {
+			ps := procs(sidekiq.StateGone, sidekiq.StateGone, "")
+			ps[0].QuietAt, ps[0].IdleAt, ps[0].ReleasedAt, ps[0].ExitedAt = at(20), at(31), at(31), at(36)
+			ps[1].QuietAt, ps[1].IdleAt, ps[1].ReleasedAt, ps[1].ExitedAt = at(24), at(52), at(52), at(57)
+			done := jobs(drain.JobFinished, drain.JobFinished, drain.JobFinished)
+			s := service(true, &drain.RolloutOutcome{Result: drain.RolloutSucceeded, Polls: 30},
+				poll(20, "IN_PROGRESS", 1, 2, "(service worker) has started 2 tasks: (task 9c8b) (task 7d6e)."),
+				poll(60, "COMPLETED", 2, 1, "(service worker) has reached a steady state."))
+			s.OldTasksStopped = []ecs.Task{clean}
+			return drain.Result{Command: "deploy", Outcome: drain.OutcomeSucceeded, StartedAt: t0, EndedAt: at(70), Settings: settings(),
+				Strategy: drain.Strategy{Name: drain.StrategyOverlap, Requested: drain.StrategyAuto,
+					Reason: "protect the old tasks from scale-in, deploy, quiet one old process per new worker that heartbeats, release each old task once idle: prod/worker: 2 new task(s) start at once beside 2 protected old one(s) (desired 2, maximumPercent 200)"},
+				Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "protect", 0.5, 0.6, "deploy", 0.6, 0.8, "handover", 0.8, 60.0, "exits", 60.0, 65.0),
+				Processes: ps, JobList: done, Jobs: counts(done), Services: []drain.ServiceResult{s}, Lock: lock,
+				Metrics: drain.Metrics{LongestQueueWait: 3 * time.Second, Samples: 30},
+				Protection: []drain.ProtectionRecord{
+					{TaskARN: arn1, Service: "prod/worker", ProtectedAt: at(0.5), ExpiresAt: at(0.5).Add(28 * time.Minute), ReleasedAt: at(31), Note: "idle: its processes were quiet with nothing in flight"},
+					{TaskARN: arn2, Service: "prod/worker", ProtectedAt: at(0.5), ExpiresAt: at(0.5).Add(28 * time.Minute), ReleasedAt: at(52), Note: "idle: its processes were quiet with nothing in flight"},
+				},
+				APICalls: calls(map[string]int{"redis.Lock": 1, "ecs.ProtectTasks": 1, "ecs.UnprotectTasks": 2, "ecs.Deploy": 1, "redis.Quiet": 2, "redis.Poll": 30, "redis.LockRelease": 1}),
+			}
+		}()},
 		{name: "rolled_back", res: drain.Result{
 			Outcome: drain.OutcomeRolledBack, StartedAt: t0, EndedAt: at(200), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 30.0, "deploy", 30.0, 30.2, "rollout", 30.2, 195.0, "recover", 195.0, 200.0),
@@ -253,6 +276,20 @@ func results() []struct {
 			Error:    "interrupted during rollout: context canceled",
 		}, err: fmt.Errorf("%w during rollout: %w", drain.ErrInterrupted, errors.New("context canceled"))},
 	}
+}
+
+// resultNamed is the golden run of that name.
+func resultNamed(name string) struct {
+	name string
+	res  drain.Result
+	err  error
+} {
+	for _, r := range results() {
+		if r.name == name {
+			return r
+		}
+	}
+	panic("no result " + name)
 }
 
 // withExit sets the exit code as drain.Runner does.
@@ -337,6 +374,7 @@ func TestOutcomeAndExitCodes(t *testing.T) {
 		"drain_timeout_fail": {"drain_timeout", 3},
 		"dry_run":            {"dry_run", 0},
 		"interrupted":        {"interrupted", 130},
+		"overlap":            {"succeeded", 0},
 	}
 	for _, tc := range results() {
 		rep := FromResult(withExit(tc.res, tc.err), Options{})
@@ -351,7 +389,7 @@ func TestOutcomeAndExitCodes(t *testing.T) {
 
 func TestNoPasswordAnywhere(t *testing.T) {
 	const pw = "s3cr3t-Pa55"
-	res := results()[1].res
+	res := resultNamed("rolled_back").res
 	res.Settings.RedisURL = "rediss://default:" + pw + "@redis.internal:6380/2?password=" + pw
 	res.Error = "read the sidekiq fleet: dial redis://:" + pw + "@10.0.0.5:6379/0: connection refused"
 	res.Warnings = append(res.Warnings, "poll sidekiq processes: redis://user:"+pw+"@host:1/0 timeout")
@@ -431,7 +469,7 @@ func TestJSONSchemaFields(t *testing.T) {
 }
 
 func TestAnnotations(t *testing.T) {
-	rep := FromResult(withExit(results()[1].res, results()[1].err), Options{})
+	rep := FromResult(withExit(resultNamed("rolled_back").res, resultNamed("rolled_back").err), Options{})
 	rep.Warnings = append(rep.Warnings, "100% done\nnext line")
 	tests := []struct {
 		name string

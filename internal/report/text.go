@@ -110,6 +110,10 @@ func WriteText(w io.Writer, r Report, opts Options) error {
 	fmt.Fprintln(tw, "JOBS\tfinished\trequeued\trescued\talready rescued\tsafe\tstill running\tlost")
 	fmt.Fprintf(tw, "\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", j.Finished, j.Requeued, j.Rescued, j.AlreadyRescued, j.Safe, j.StillRunning, lost)
 	tw.Flush()
+	if m := r.Metrics; m.Samples > 0 {
+		fmt.Fprintf(&b, "  longest queue wait %s, processing gap %s, interrupted jobs %d (%d samples)\n",
+			fmtDur(m.LongestQueueWait.Duration()), fmtDur(m.ProcessingGap.Duration()), m.InterruptedJobs, m.Samples)
+	}
 
 	if len(r.Processes) > 0 {
 		fmt.Fprintln(&b)
@@ -126,6 +130,28 @@ func WriteText(w io.Writer, r Report, opts Options) error {
 	}
 	if len(r.Unplaced) > 0 {
 		fmt.Fprintf(&b, "  not in the services' tasks (not drained): %s\n", strings.Join(r.Unplaced, ", "))
+	}
+	if hasTimeline(r.Processes) {
+		fmt.Fprintln(&b)
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIMELINE\tQUIET\tIDLE\tRELEASED\tEXITED")
+		for _, p := range r.Processes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Identity, clock(p.QuietAt), clock(p.IdleAt), clock(p.ReleasedAt), clock(p.ExitedAt))
+		}
+		tw.Flush()
+	}
+	if len(r.Protection) > 0 {
+		fmt.Fprintln(&b)
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROTECTED TASK\tSERVICE\tSET\tRELEASED\tEXPIRES\tNOTE")
+		for _, p := range r.Protection {
+			set := clock(p.ProtectedAt)
+			if p.Foreign {
+				set = "not by drainctl"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Task, p.Service, set, clock(p.ReleasedAt), clock(p.ExpiresAt), orDash(p.Note))
+		}
+		tw.Flush()
 	}
 
 	if len(r.Queues) > 0 {
@@ -324,4 +350,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// hasTimeline says whether any process has a timeline entry worth a table.
+func hasTimeline(ps []Process) bool {
+	for _, p := range ps {
+		if !p.QuietAt.IsZero() || !p.ReleasedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// clock is a time of day for the timeline, "-" when it did not happen.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05")
 }

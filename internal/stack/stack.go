@@ -88,6 +88,9 @@ type Options struct {
 	HealthyAfter time.Duration
 	// CircuitBreaker turns on the service's deployment circuit breaker with rollback.
 	CircuitBreaker bool
+	// MaximumPercent and MinimumHealthyPercent are the service's deployment configuration;
+	// zero means ECS's defaults (200 and 100).
+	MaximumPercent, MinimumHealthyPercent int32
 	// RedisPassword makes redis-server require this password (it is part of RedisURL).
 	RedisPassword string
 	// Dir receives the Redis data folder and one log per task; empty means a new temporary
@@ -223,6 +226,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if o.CircuitBreaker {
 		spec.CircuitBreaker = &ecssim.CircuitBreaker{Enable: true, Rollback: true}
+	}
+	if o.MaximumPercent > 0 {
+		spec.MaximumPercent = &o.MaximumPercent
+	}
+	if o.MinimumHealthyPercent > 0 {
+		spec.MinimumHealthyPercent = &o.MinimumHealthyPercent
 	}
 	for _, name := range s.Services() {
 		spec.Name = name
