@@ -45,8 +45,8 @@ type run struct {
 	// ov is the overlap strategy's state; nil for the others.
 	ov *overlapState
 	// metrics samples the queue wait and the processing gap at every poll.
-	metrics metrics
-	stopSent  bool
+	metrics  metrics
+	stopSent bool
 	// rescued holds each rescued or examined job's fate and note, by jid.
 	rescued map[string]rescueFate
 }
