@@ -27,7 +27,7 @@ preflight warning) refuses the run with exit 2 before anything is changed.
 			strFlag("on-timeout", "deploy", "when jobs outlast --drain-timeout: deploy (continue: Sidekiq's shutdown requeues them), stop (TERM through Redis first) or fail (exit 3, processes left quiet)"),
 			durFlag("rollout-timeout", drain.DefaultRolloutTimeout, "how long to watch the rollout"),
 			durFlag("exit-timeout", drain.DefaultExitTimeout, "how long to wait for the old processes to leave after the rollout"),
-			strFlag("strategy", "auto", "auto (overlap when the service has room and permission, else drain-first), overlap (no processing gap: protect old tasks, quiet each old process once a new one heartbeats) or drain-first (quiet everything, wait, then deploy)"),
+			strFlag("strategy", "auto", "auto (rolling: overlap when the service has room and permission, else drain-first; blue/green: pause-hook with a PAUSE hook at POST_SCALE_UP, else blue-green), overlap, pause-hook, blue-green or drain-first"),
 			strFlag("task-definition", "", "deploy this task definition (family:revision or ARN); default: a forced new deployment of the current one"),
 			durFlag("poll-interval", drain.DefaultPollInterval, "time between polls of Redis and ECS"),
 			boolFlag("rescue", true, "requeue (exactly once) the jobs of old processes that were killed; --rescue=false to only report them"),

@@ -158,7 +158,8 @@ func sequenceConfig(o opts, strategy drain.StrategyName) (cfg drain.Config, err 
 	if cfg.Services, err = o.serviceRefs(true); err != nil {
 		return cfg, err
 	}
-	st, err := o.oneOf("strategy", string(drain.StrategyAuto), string(drain.StrategyOverlap), string(drain.StrategyDrainFirst))
+	st, err := o.oneOf("strategy", string(drain.StrategyAuto), string(drain.StrategyOverlap), string(drain.StrategyPauseHook),
+		string(drain.StrategyBlueGreen), string(drain.StrategyDrainFirst))
 	if err != nil {
 		return cfg, err
 	}

@@ -51,6 +51,14 @@ const (
 	// StrategyAuto is overlap when the preflight finds room, permission and every selected
 	// process placed in a task, else drain-first; the Result says which and why.
 	StrategyAuto StrategyName = "auto"
+	// StrategyPauseHook drains a blue/green (linear, canary) deployment at its PAUSE hook at
+	// POST_SCALE_UP: once green heartbeats, blue is quieted and waited for, then drainctl
+	// answers the hook with CONTINUE and CLEAN_UP stops idle blue tasks.
+	StrategyPauseHook StrategyName = "pause-hook"
+	// StrategyBlueGreen hands a blue/green deployment without a PAUSE hook over like overlap,
+	// without protection: blue is quieted as green heartbeats, during the bake; a job longer
+	// than the bake and stopTimeout is cut (and requeued).
+	StrategyBlueGreen StrategyName = "blue-green"
 )
 
 // Strategy is the strategy a run used and why.
@@ -200,7 +208,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("lock ttl %v: must be at least three poll intervals (%v)", c.LockTTL, 3*c.PollInterval))
 	}
 	switch c.Strategy {
-	case StrategyDrainFirst, StrategyOverlap, StrategyAuto:
+	case StrategyDrainFirst, StrategyOverlap, StrategyAuto, StrategyPauseHook, StrategyBlueGreen:
 		if len(c.Services) == 0 {
 			errs = append(errs, errors.New("no service given (use --service)"))
 		}
@@ -212,7 +220,8 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, errors.New("no processes selected: give --tag, --hostname, --queue, --identity, --label, or --all"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("strategy %q: want %s, %s or %s", c.Strategy, StrategyAuto, StrategyOverlap, StrategyDrainFirst))
+		errs = append(errs, fmt.Errorf("strategy %q: want %s, %s, %s, %s or %s", c.Strategy, StrategyAuto, StrategyOverlap,
+			StrategyPauseHook, StrategyBlueGreen, StrategyDrainFirst))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, usageError(err)

@@ -373,6 +373,16 @@ type fakeService struct {
 	deployedAt time.Time
 	polls      int // Describe reads after the deploy
 	target     string
+	ended      bool // the last read showed the rollout's end
+}
+
+// serviceDeployment is the Service Deployments API's view: IN_PROGRESS until the rollout
+// ended, then sd (nil: the API knows nothing).
+func (s *fakeService) serviceDeployment() *ecs.ServiceDeploymentInfo {
+	if s.sd == nil || s.ended {
+		return s.sd
+	}
+	return &ecs.ServiceDeploymentInfo{ARN: s.sd.ARN, Status: "IN_PROGRESS"}
 }
 
 func (s *fakeService) ourID() string {
@@ -400,6 +410,7 @@ func (s *fakeService) read(now time.Time) ecs.ServiceState {
 	if s.rollout.took > 0 {
 		ended = now.Sub(s.deployedAt) >= s.rollout.took
 	}
+	s.ended = ended && !s.rollout.never
 	if s.rollout.never || !ended {
 		st.Deployments = []ecs.Deployment{ours, old}
 		return st
@@ -556,7 +567,18 @@ func (e *fakeECS) ServiceDeploymentOf(ctx context.Context, dep ecs.DeployResult)
 	if err := e.calls.add(ctx, "ServiceDeploymentOf %s %s", dep.Ref, dep.DeploymentID); err != nil {
 		return nil, err
 	}
-	return e.service(dep.Ref).sd, nil
+	return e.service(dep.Ref).serviceDeployment(), nil
+}
+
+func (e *fakeECS) ServiceDeployment(ctx context.Context, ref ecs.ServiceRef, arn string) (*ecs.ServiceDeploymentInfo, error) {
+	if err := e.calls.add(ctx, "ServiceDeployment %s %s", ref, arn); err != nil {
+		return nil, err
+	}
+	return e.service(ref).serviceDeployment(), nil
+}
+
+func (e *fakeECS) ContinueDeployment(ctx context.Context, ref ecs.ServiceRef, arn, hookID, action string) error {
+	return e.calls.add(ctx, "ContinueDeployment %s %s %s", ref, hookID, action)
 }
 
 // ProtectTasks records the call; protectErr makes it fail as a whole (AccessDenied).

@@ -57,6 +57,10 @@ type ECS interface {
 	// ServiceDeploymentOf reads our deployment in the Service Deployments API; nil, nil when
 	// it is not there (yet).
 	ServiceDeploymentOf(ctx context.Context, dep ecs.DeployResult) (*ecs.ServiceDeploymentInfo, error)
+	// ServiceDeployment re-reads a service deployment by ARN (status, lifecycle stage, hooks).
+	ServiceDeployment(ctx context.Context, ref ecs.ServiceRef, arn string) (*ecs.ServiceDeploymentInfo, error)
+	// ContinueDeployment answers a PAUSE lifecycle hook with CONTINUE or ROLLBACK.
+	ContinueDeployment(ctx context.Context, ref ecs.ServiceRef, serviceDeploymentARN, hookID, action string) error
 	// ProtectTasks sets scale-in protection on the tasks for expiresIn, so a deployment cannot
 	// stop them; ECS's per-task refusals come back as failures (TASK_NOT_VALID,
 	// DEPLOYMENT_BLOCKED), a refused call as an error (ecs.ErrAccessDenied, ecs.ErrUnsupported).
@@ -144,6 +148,9 @@ type RolloutPoll struct {
 	Deployments int `json:"deployments"`
 	// Events are the service events new since the previous poll.
 	Events []ecs.Event `json:"events,omitempty"`
+	// Status and LifecycleStage are the Service Deployments API's view of ours, when read.
+	Status         string `json:"status,omitempty"`
+	LifecycleStage string `json:"lifecycle_stage,omitempty"`
 	// Err is a poll that failed (e.g. throttled) and was skipped.
 	Err string `json:"error,omitempty"`
 }

@@ -19,6 +19,9 @@ const (
 	CodeUnplacedForOverlap    = "PF027"
 	CodeProtectionUnavailable = "PF028"
 	CodeForeignProtection     = "PF029"
+	CodeStrategyMismatch      = "PF030"
+	CodeHookTimeout           = "PF031"
+	CodeBakeShorterThanDrain  = "PF032"
 )
 
 // overlapState is the overlap strategy's memory: the protection it set, the processes it
@@ -99,10 +102,24 @@ func (x *run) overlapChecks(ctx context.Context) []finding.Finding {
 // overlap findings decide, and the reason says why in the report.
 func (x *run) chooseStrategy(ctx context.Context) {
 	req := x.cfg.Strategy
-	if req != StrategyAuto && req != StrategyOverlap {
+	switch req {
+	case StrategyAuto, StrategyOverlap, StrategyPauseHook, StrategyBlueGreen:
+	default:
 		return
 	}
 	x.ov = newOverlapState()
+	x.res.Strategy.Requested = req
+	if x.blueGreenLike() {
+		x.chooseBlueGreen(req)
+		return
+	}
+	if req == StrategyPauseHook || req == StrategyBlueGreen {
+		x.res.Strategy.Name = req
+		x.addFinding(finding.Finding{Code: CodeStrategyMismatch, Name: "strategy-mismatch", Severity: finding.Error, Subject: x.res.Services[0].Ref.String(),
+			Message: fmt.Sprintf("the service deploys %s: --strategy %s is for blue/green, linear and canary deployments", x.res.Services[0].State.Strategy.Name, req),
+			Fix:     "use --strategy auto (overlap or drain-first)"})
+		return
+	}
 	fs := x.overlapChecks(ctx)
 	var why []string
 	for _, f := range fs {
@@ -111,7 +128,6 @@ func (x *run) chooseStrategy(ctx context.Context) {
 			why = append(why, f.Subject+": "+f.Message)
 		}
 	}
-	x.res.Strategy.Requested = req
 	if len(why) == 0 {
 		x.res.Strategy.Name = StrategyOverlap
 		x.res.Strategy.Reason = x.capacityPlan()
@@ -125,6 +141,79 @@ func (x *run) chooseStrategy(ctx context.Context) {
 	x.res.Strategy.Name = StrategyDrainFirst
 	x.res.Strategy.Reason = "auto chose drain-first: " + strings.Join(why, "; ")
 	x.warn("strategy %s", x.res.Strategy.Reason)
+}
+
+// blueGreenLike is true when a service deploys blue/green, linear or canary.
+func (x *run) blueGreenLike() bool {
+	for _, s := range x.res.Services {
+		if s.State.Strategy.BlueGreenLike() {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseBlueGreen settles the strategy of blue/green (linear, canary) services: a PAUSE hook
+// at POST_SCALE_UP on every service makes it pause-hook, else blue-green; overlap is refused
+// (ECS stops blue at CLEAN_UP; protecting it would only stall the deployment).
+func (x *run) chooseBlueGreen(req StrategyName) {
+	allHook := true
+	for _, s := range x.res.Services {
+		if s.State.Strategy.PauseHookAt(ecs.StagePostScaleUp) == nil {
+			allHook = false
+		}
+	}
+	subject := x.res.Services[0].Ref.String()
+	kind := x.res.Services[0].State.Strategy.Name
+	switch {
+	case req == StrategyOverlap:
+		x.res.Strategy.Name = req
+		x.addFinding(finding.Finding{Code: CodeStrategyMismatch, Name: "strategy-mismatch", Severity: finding.Error, Subject: subject,
+			Message: fmt.Sprintf("the service deploys %s: overlap protects tasks of rolling deployments only", kind),
+			Fix:     "use --strategy auto (pause-hook with a PAUSE hook at POST_SCALE_UP, else blue-green)"})
+		return
+	case req == StrategyPauseHook && !allHook:
+		x.res.Strategy.Name = req
+		x.addFinding(finding.Finding{Code: CodeStrategyMismatch, Name: "no-pause-hook", Severity: finding.Error, Subject: subject,
+			Message: "the service has no PAUSE lifecycle hook at POST_SCALE_UP to drain at", Fix: pauseHookFix(x.cfg.DrainTimeout)})
+		return
+	case allHook && req != StrategyBlueGreen:
+		x.res.Strategy.Name = StrategyPauseHook
+		x.res.Strategy.Reason = fmt.Sprintf("%s with a PAUSE hook at POST_SCALE_UP: once green heartbeats, quiet blue and wait for its jobs, then CONTINUE; CLEAN_UP stops idle blue tasks", kind)
+		for _, s := range x.res.Services {
+			h := s.State.Strategy.PauseHookAt(ecs.StagePostScaleUp)
+			if h.Timeout > 0 && x.cfg.DrainTimeout > 0 && h.Timeout < x.cfg.DrainTimeout {
+				x.addFinding(finding.Finding{Code: CodeHookTimeout, Name: "hook-times-out-first", Severity: finding.Error, Subject: s.Ref.String(),
+					Message: fmt.Sprintf("the PAUSE hook at POST_SCALE_UP times out after %v (then %s), before the drain budget of %v", h.Timeout, orDefault(h.TimeoutAction, "its timeout action"), x.cfg.DrainTimeout),
+					Fix:     fmt.Sprintf("raise the hook's timeoutInMinutes to at least %d, or lower --drain-timeout", int(x.cfg.DrainTimeout.Minutes()+0.999)+1)})
+			}
+		}
+	default:
+		x.res.Strategy.Name = StrategyBlueGreen
+		x.res.Strategy.Reason = fmt.Sprintf("%s without a PAUSE hook at POST_SCALE_UP: quiet blue as green heartbeats, during the bake; CLEAN_UP stops blue", kind)
+		for _, s := range x.res.Services {
+			bake := s.State.Strategy.BakeTime
+			if x.cfg.DrainTimeout > 0 && bake < x.cfg.DrainTimeout {
+				x.addFinding(finding.Finding{Code: CodeBakeShorterThanDrain, Name: "bake-shorter-than-drain", Severity: finding.Warning, Subject: s.Ref.String(),
+					Message: fmt.Sprintf("bake time %v is shorter than the drain budget %v: a job running longer than the bake plus stopTimeout is cut at CLEAN_UP (Sidekiq requeues it, or drainctl rescues it)", bake, x.cfg.DrainTimeout),
+					Fix:     pauseHookFix(x.cfg.DrainTimeout)})
+			}
+		}
+	}
+}
+
+// pauseHookFix is the deploymentConfiguration fragment that lets drainctl drain blue before
+// CLEAN_UP.
+func pauseHookFix(drain time.Duration) string {
+	mins := int(drain.Minutes()+0.999) + 5
+	return fmt.Sprintf(`add to deploymentConfiguration: "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": %d, "action": "ROLLBACK"}}]`, mins)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }
 
 func newOverlapState() *overlapState {
@@ -181,6 +270,9 @@ func (x *run) protectionExpiry() time.Duration {
 // protect sets scale-in protection on every old task of the selection before the deployment,
 // so ECS cannot pick an old task to stop first.
 func (x *run) protect(ctx context.Context) (err error) {
+	if x.res.Strategy.Name != StrategyOverlap {
+		return nil // blue/green: ECS stops blue at CLEAN_UP; nothing to hold
+	}
 	defer x.phase(PhaseProtect)(&err)
 	expiry := x.protectionExpiry()
 	for _, s := range x.res.Services {

@@ -52,6 +52,10 @@ type rolloutWatch struct {
 	failedSeen  bool
 	done        bool
 	out         RolloutOutcome
+	// sd is the Service Deployments API's last view of ours; sdOff once the API is denied or
+	// not implemented (the deployment-ID rule judges alone then).
+	sd    *ecs.ServiceDeploymentInfo
+	sdOff bool
 }
 
 // rollout watches every deployed service's rollout within one RolloutTimeout, one
@@ -161,7 +165,11 @@ func (x *run) pollRollouts(ctx context.Context, ws []*rolloutWatch, n int) error
 		if svc != nil {
 			p = x.observeRollout(ctx, w, svc, at)
 		}
-		v := judge(svc, nil, w.mem)
+		sd := x.readServiceDeployment(ctx, w)
+		if sd != nil {
+			p.Status, p.LifecycleStage = sd.Status, sd.LifecycleStage
+		}
+		v := judge(svc, sd, w.mem)
 		switch {
 		case v.AwaitRollback:
 			if w.mem.RollingBack == 0 {
@@ -174,6 +182,40 @@ func (x *run) pollRollouts(ctx context.Context, ws []*rolloutWatch, n int) error
 		x.emitPoll(w, p)
 	}
 	return nil
+}
+
+// readServiceDeployment reads our deployment in the Service Deployments API: the verdict for
+// every strategy, and the lifecycle stage. The first read finds its ARN, later ones describe
+// it. Denied or unimplemented, the API is not asked again and the deployment-ID rule judges;
+// a transient failure skips this tick's view.
+func (x *run) readServiceDeployment(ctx context.Context, w *rolloutWatch) *ecs.ServiceDeploymentInfo {
+	if w.sdOff {
+		return nil
+	}
+	s := x.res.Services[w.i]
+	var (
+		sd  *ecs.ServiceDeploymentInfo
+		err error
+	)
+	if w.sd != nil && w.sd.ARN != "" {
+		x.count("ecs.ServiceDeployment")
+		sd, err = x.ecs.ServiceDeployment(ctx, s.Ref, w.sd.ARN)
+	} else {
+		x.count("ecs.ServiceDeploymentOf")
+		sd, err = x.ecs.ServiceDeploymentOf(ctx, s.Rollout)
+	}
+	switch {
+	case err != nil && (errors.Is(err, ecs.ErrAccessDenied) || errors.Is(err, ecs.ErrUnsupported)):
+		w.sdOff = true
+		x.warn("%s: the Service Deployments API is not available (%v): the rollout is judged by its deployment ID alone", s.Ref, err)
+		return nil
+	case err != nil:
+		return nil
+	}
+	if sd != nil {
+		w.sd = sd
+	}
+	return sd
 }
 
 // observeRollout records one read of a service: new events, our deployment's counts, and
@@ -273,8 +315,9 @@ func (x *run) enrich(ctx context.Context, w *rolloutWatch) {
 		return
 	}
 	w.out.ServiceDeployment = info
+	// Each part only once: the verdict may already quote the service deployment.
 	var extra []string
-	if info.Status != "" {
+	if info.Status != "" && !strings.Contains(w.out.Reason, "service deployment "+info.Status) {
 		s := "service deployment " + info.Status
 		if info.StatusReason != "" && !strings.Contains(w.out.Reason, info.StatusReason) {
 			s += ": " + info.StatusReason
@@ -287,7 +330,7 @@ func (x *run) enrich(ctx context.Context, w *rolloutWatch) {
 	if info.Threshold > 0 {
 		extra = append(extra, fmt.Sprintf("circuit breaker %d/%d failed tasks", info.FailureCount, info.Threshold))
 	}
-	if len(extra) > 0 && !strings.Contains(w.out.Reason, "service deployment "+info.Status) {
+	if len(extra) > 0 {
 		w.out.Reason += " (" + strings.Join(extra, "; ") + ")"
 	}
 }

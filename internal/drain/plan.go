@@ -16,8 +16,12 @@ func (x *run) plan() {
 	if x.lockName != "" {
 		add("would take the deploy lock %q (free now)", x.lockName)
 	}
-	if x.res.Strategy.Name == StrategyOverlap {
+	switch x.res.Strategy.Name {
+	case StrategyOverlap, StrategyBlueGreen:
 		x.planOverlap(add, busy)
+		return
+	case StrategyPauseHook:
+		x.planPauseHook(add, busy)
 		return
 	}
 	add("would quiet %d process(es): %s", len(x.selected), strings.Join(identities(x.selected), ", "))
@@ -58,6 +62,10 @@ func policyText(s StrategyName, p OnTimeout) string {
 		return "send TERM through Redis (Sidekiq requeues) and deploy"
 	case p == OnTimeoutDeploy && s == StrategyOverlap:
 		return "release the task anyway (ECS's SIGTERM lets Sidekiq requeue what is left)"
+	case p == OnTimeoutDeploy && s == StrategyPauseHook:
+		return "continue anyway (CLEAN_UP's SIGTERM lets Sidekiq requeue what is left)"
+	case p == OnTimeoutFail && s == StrategyPauseHook:
+		return "stop with exit 3; the deployment waits at its hook until the hook times out or is answered"
 	case p == OnTimeoutFail:
 		return "stop with exit 3, leaving the processes quiet"
 	}
@@ -66,9 +74,11 @@ func policyText(s StrategyName, p OnTimeout) string {
 
 // planOverlap is the overlap strategy's plan.
 func (x *run) planOverlap(add func(string, ...any), busy int) {
-	for _, s := range x.res.Services {
-		arns := x.oldTasks(s.Ref)
-		add("would protect %d old task(s) of %s from scale-in for %v", len(arns), s.Ref, x.protectionExpiry())
+	if x.res.Strategy.Name == StrategyOverlap {
+		for _, s := range x.res.Services {
+			arns := x.oldTasks(s.Ref)
+			add("would protect %d old task(s) of %s from scale-in for %v", len(arns), s.Ref, x.protectionExpiry())
+		}
 	}
 	for _, s := range x.res.Services {
 		if td := x.cfg.TaskDefinition; td != "" {
@@ -78,8 +88,32 @@ func (x *run) planOverlap(add func(string, ...any), busy int) {
 		}
 	}
 	add("would quiet one of the %d old process(es) (least work first) for each new worker that heartbeats from the new deployment's tasks", len(x.selected))
+	if x.res.Strategy.Name == StrategyBlueGreen {
+		for _, s := range x.res.Services {
+			add("blue keeps running through the bake (%v); CLEAN_UP then stops it: a job still running after bake + stopTimeout is cut and requeued (%d job(s) in flight now)",
+				s.State.Strategy.BakeTime, busy)
+		}
+		add("would watch the rollout for up to %v and the old processes' exits for up to %v", x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
+		return
+	}
 	add("would release each old task once its processes are quiet and idle (%d job(s) in flight now); after %v, %s",
 		busy, x.cfg.DrainTimeout, policyText(StrategyOverlap, x.cfg.OnTimeout))
 	add("would watch the rollout for up to %v and the old processes' exits for up to %v", x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
 	add("would clear every protection it set on every exit path (a killed drainctl leaves it to expire after %v)", x.protectionExpiry())
+}
+
+// planPauseHook is the pause-hook strategy's plan.
+func (x *run) planPauseHook(add func(string, ...any), busy int) {
+	for _, s := range x.res.Services {
+		if td := x.cfg.TaskDefinition; td != "" {
+			add("would deploy %s on %s (now %s), %s", shortTD(td), s.Ref, shortTD(s.State.TaskDefinition), s.State.Strategy.Name)
+		} else {
+			add("would force a new %s deployment of %s on %s", s.State.Strategy.Name, shortTD(s.State.TaskDefinition), s.Ref)
+		}
+	}
+	add("at the PAUSE hook at POST_SCALE_UP, would quiet the %d blue process(es) as green's workers heartbeat", len(x.selected))
+	add("would wait up to %v for blue's %d in-flight job(s), then answer the hook CONTINUE (on timeout: %s)", x.cfg.DrainTimeout, busy,
+		policyText(StrategyPauseHook, x.cfg.OnTimeout))
+	add("CLEAN_UP then stops the idle blue tasks; would watch the rollout for up to %v and the old processes' exits for up to %v",
+		x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
 }

@@ -507,14 +507,15 @@ func TestRunRollbackHandling(t *testing.T) {
 		wantStop   bool
 		wantOut    Outcome
 		wantReason string
+		sdStatus   string // the Service Deployments API's verdict at the end
 	}{
-		{name: "rolled back, replace", result: RolloutRolledBack, wantStop: true, wantOut: OutcomeRolledBack,
+		{name: "rolled back, replace", result: RolloutRolledBack, wantStop: true, wantOut: OutcomeRolledBack, sdStatus: "ROLLBACK_SUCCESSFUL",
 			wantReason: "deployment ecs-svc/2 failed and ECS rolled back to deployment ecs-svc/1 (worker:7): circuit breaker: 3 tasks failed"},
-		{name: "rolled back, leave", result: RolloutRolledBack, policy: OnRolloutFailureLeave, wantOut: OutcomeRolledBack,
+		{name: "rolled back, leave", result: RolloutRolledBack, policy: OnRolloutFailureLeave, wantOut: OutcomeRolledBack, sdStatus: "ROLLBACK_SUCCESSFUL",
 			wantReason: "rolled back to deployment ecs-svc/1"},
-		{name: "failed, replace", result: RolloutFailed, noRollback: true, wantStop: true, wantOut: OutcomeFailed,
+		{name: "failed, replace", result: RolloutFailed, noRollback: true, wantStop: true, wantOut: OutcomeFailed, sdStatus: "STOPPED",
 			wantReason: "deployment ecs-svc/2 FAILED: circuit breaker: 3 tasks failed"},
-		{name: "failed, no rollback seen", result: RolloutFailed, wantStop: true, wantOut: OutcomeFailed,
+		{name: "failed, no rollback seen", result: RolloutFailed, wantStop: true, wantOut: OutcomeFailed, sdStatus: "IN_PROGRESS",
 			wantReason: "circuit breaker: 3 tasks failed; no rollback seen within 5 polls"},
 	}
 	for _, tt := range tests {
@@ -523,7 +524,7 @@ func TestRunRollbackHandling(t *testing.T) {
 			f.cfg.OnRolloutFailure = tt.policy
 			f.svc.state.BreakerRollback = !tt.noRollback
 			f.svc.rollout = rollout{result: tt.result, reason: "circuit breaker: 3 tasks failed"}
-			f.svc.sd = &ecs.ServiceDeploymentInfo{ARN: "arn:sd/2", Status: "ROLLBACK_SUCCESSFUL", FailureCount: 3, Threshold: 3}
+			f.svc.sd = &ecs.ServiceDeploymentInfo{ARN: "arn:sd/2", Status: tt.sdStatus, FailureCount: 3, Threshold: 3}
 			f.svc.stoppedOfDeployment = []ecs.Task{killedTask(11)}
 			// The rollback kept task 1 (its process is quiet and alive); task 2 was stopped.
 			f.svc.runningAfter = []ecs.Task{task(1), task(5)}

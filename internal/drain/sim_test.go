@@ -190,8 +190,11 @@ func TestSimRolloutSucceeds(t *testing.T) {
 	if ev := eventText(ps); !strings.Contains(ev, "deployment "+s.Rollout.DeploymentID) {
 		t.Errorf("events seen:\n%s\nwant ours", ev)
 	}
-	if s.Outcome.ServiceDeployment != nil || x.res.APICalls["ecs.ServiceDeploymentOf"] != 0 {
-		t.Errorf("a succeeded rollout was enriched: %+v", s.Outcome)
+	// The Service Deployments API is the verdict: found once by ListServiceDeployments, then
+	// described at every poll; a success is not enriched further.
+	if s.Outcome.ServiceDeployment != nil || x.res.APICalls["ecs.ServiceDeploymentOf"] != 1 ||
+		!strings.Contains(s.Outcome.Reason, "service deployment SUCCESSFUL") {
+		t.Errorf("outcome %+v, calls %v: want the SUCCESSFUL verdict, one lookup, no enrichment", s.Outcome, x.res.APICalls)
 	}
 	if len(x.res.Warnings) != 0 {
 		t.Errorf("warnings: %v", x.res.Warnings)
@@ -255,9 +258,10 @@ func TestSimRolloutFailedWithoutRollback(t *testing.T) {
 	if worst != RolloutFailed {
 		t.Fatalf("worst = %s (%+v), want failed", worst, s.Outcome)
 	}
-	if want := "deployment " + s.Rollout.DeploymentID + " FAILED: "; !strings.HasPrefix(s.Outcome.Reason, want) ||
-		!strings.Contains(s.Outcome.Reason, "tasks failed to start") {
-		t.Errorf("reason = %q, want %q and the breaker's reason", s.Outcome.Reason, want)
+	// The Service Deployments API says STOPPED as soon as the breaker trips, which may be
+	// before the deployments list shows FAILED: either way the reason names the breaker.
+	if !strings.HasPrefix(s.Outcome.Reason, "deployment "+s.Rollout.DeploymentID) || !strings.Contains(s.Outcome.Reason, "circuit breaker") {
+		t.Errorf("reason = %q, want our deployment and the breaker named", s.Outcome.Reason)
 	}
 	if len(s.Outcome.StoppedTasks) < 3 {
 		t.Errorf("stopped tasks = %d, want the breaker's 3 at least", len(s.Outcome.StoppedTasks))

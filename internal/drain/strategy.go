@@ -24,8 +24,11 @@ func (x *run) deploySequence(ctx context.Context) (Result, error) {
 	if ctx.Err() != nil {
 		return x.interrupted(ctx, PhasePreflight)
 	}
-	if x.res.Strategy.Name == StrategyOverlap {
+	switch x.res.Strategy.Name {
+	case StrategyOverlap, StrategyBlueGreen:
 		return x.overlap(ctx)
+	case StrategyPauseHook:
+		return x.pauseHook(ctx)
 	}
 	return x.drainFirst(ctx)
 }
@@ -84,51 +87,7 @@ func (x *run) overlap(ctx context.Context) (Result, error) {
 	case err != nil:
 		return x.abort(ctx, PhaseHandover, err)
 	}
-	nothingQuiet := len(x.ov.quieted) == 0
-	const keep = "; no process was quieted: the old tasks keep working"
-	switch result {
-	case RolloutSucceeded:
-		x.releaseAll(ctx, "rollout succeeded")
-		if err := x.exits(ctx, nil); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		return x.end(ctx, OutcomeSucceeded, nil)
-	case RolloutTimedOut:
-		if nothingQuiet {
-			return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s%s", ErrRolloutTimeout,
-				x.cfg.RolloutTimeout, x.rolloutSummary(), keep))
-		}
-		if err := x.exitsOfSucceeded(ctx); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		x.finalPoll(ctx)
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s", ErrRolloutTimeout,
-			x.cfg.RolloutTimeout, x.rolloutSummary()))
-	default:
-		outcome := OutcomeFailed
-		if result == RolloutRolledBack {
-			outcome = OutcomeRolledBack
-		}
-		if nothingQuiet {
-			return x.end(ctx, outcome, fmt.Errorf("%w: %s%s", ErrRolloutFailed, x.rolloutSummary(), keep))
-		}
-		if err := x.recover(ctx); err != nil {
-			return x.abort(ctx, PhaseRecover, err)
-		}
-		if err := x.exitsOfSucceeded(ctx); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		return x.end(ctx, outcome, fmt.Errorf("%w: %s", ErrRolloutFailed, x.rolloutSummary()))
-	}
+	return x.afterHandover(ctx, result)
 }
 
 // drainFirstLocked is drain-first once the lock is held.
@@ -160,6 +119,7 @@ func (x *run) drainFirstLocked(ctx context.Context) (Result, error) {
 
 	switch result {
 	case RolloutSucceeded:
+		x.noteDeferredCleanup()
 		if err := x.exits(ctx, nil); err != nil {
 			return x.abort(ctx, PhaseExits, err)
 		}

@@ -34,32 +34,68 @@ type rolloutVerdict struct {
 // judge decides a rollout from one read of its service: svc is nil when the service no longer
 // exists; sd is the Service Deployments API's view of our deployment, nil when unknown.
 //
-// Success is our deployment PRIMARY, COMPLETED where reported, running == desired and no
-// other deployment left — or, where the Service Deployments API answers, its status
-// SUCCESSFUL. Failure is our deployment gone or no longer PRIMARY (rolled back when ECS went
-// back to a deployment ours replaced, or when ours had FAILED; superseded otherwise), FAILED
-// without a rollback, the service no longer ACTIVE, or a service deployment STOPPED or
-// ROLLBACK_*. Stable is not succeeded: a rolled-back service is stable too.
+// The Service Deployments API is the verdict where it answers, for every strategy: only
+// SUCCESSFUL is success; ROLLBACK_* is a rollback and STOPPED a failure; while it is in
+// progress, a failure the deployments list shows (ours replaced, FAILED) still counts.
+// Without it, the deployment-ID rule judges: success is our deployment PRIMARY, COMPLETED
+// where reported, running == desired and no other deployment left; failure is our deployment
+// gone or no longer PRIMARY (rolled back when ECS went back to a deployment ours replaced, or
+// when ours had FAILED; superseded otherwise), FAILED without a rollback, or the service no
+// longer ACTIVE. Stable is not succeeded: a rolled-back service is stable too.
 func judge(svc *ecs.ServiceState, sd *ecs.ServiceDeploymentInfo, m rolloutMemory) rolloutVerdict {
+	v := judgeDeployments(svc, m)
+	if sd == nil || sd.Status == "" || svc == nil || svc.Status != "ACTIVE" {
+		return v // a service gone or no longer ACTIVE fails whatever the API says
+	}
+	id := m.Ours.DeploymentID
+	suffix := " (service deployment " + sd.Status + sdWhy(sd) + ")"
+	switch {
+	case sd.Status == "SUCCESSFUL":
+		if v.Result != "" && v.Result != RolloutSucceeded || v.AwaitRollback {
+			return v // the deployments list says otherwise (ours FAILED or replaced): it decides
+		}
+		reason := fmt.Sprintf("deployment %s completed (service deployment SUCCESSFUL)", id)
+		if ours := svc.Deployment(id); ours != nil {
+			reason = fmt.Sprintf("deployment %s completed: %d/%d tasks running (service deployment SUCCESSFUL)", id, ours.Running, ours.Desired)
+		}
+		return rolloutVerdict{Result: RolloutSucceeded, Reason: reason}
+	case strings.HasPrefix(sd.Status, "ROLLBACK_"):
+		if v.Result == RolloutRolledBack {
+			return rolloutVerdict{Result: RolloutRolledBack, Reason: v.Reason + suffix}
+		}
+		return rolloutVerdict{Result: RolloutRolledBack, Reason: fmt.Sprintf("deployment %s failed and ECS rolled back%s", id, suffix)}
+	case sd.Status == "STOPPED" || sd.Status == "STOP_REQUESTED":
+		if v.Result == RolloutFailed {
+			return rolloutVerdict{Result: RolloutFailed, Reason: v.Reason + suffix}
+		}
+		return rolloutVerdict{Result: RolloutFailed, Reason: fmt.Sprintf("deployment %s was stopped%s", id, suffix)}
+	case v.Result == RolloutSucceeded:
+		// The deployments list looks done, but the service deployment is not SUCCESSFUL yet
+		// (a bake time, a hook, a deferred clean-up): wait for it.
+		return rolloutVerdict{}
+	}
+	return v
+}
+
+// svcDeployment is the service's deployment with that ID, or nil.
+func svcDeployment(svc *ecs.ServiceState, id string) *ecs.Deployment {
+	if svc == nil {
+		return nil
+	}
+	return svc.Deployment(id)
+}
+
+// judgeDeployments is the deployment-ID rule alone (see judge).
+func judgeDeployments(svc *ecs.ServiceState, m rolloutMemory) rolloutVerdict {
 	id := m.Ours.DeploymentID
 	if svc == nil {
 		return rolloutVerdict{Result: RolloutFailed, Reason: fmt.Sprintf("service %q no longer exists in cluster %q",
 			lastSegment(m.Ours.Ref.Service), lastSegment(m.Ours.Ref.Cluster))}
 	}
 	ours, primary := svc.Deployment(id), svc.Primary()
-	sdStatus := ""
-	if sd != nil {
-		sdStatus = sd.Status
-	}
 	switch {
 	case svc.Status != "ACTIVE":
 		return rolloutVerdict{Result: RolloutFailed, Reason: fmt.Sprintf("service %q became %s during the rollout", lastSegment(m.Ours.Ref.Service), svc.Status)}
-
-	case strings.HasPrefix(sdStatus, "ROLLBACK_"):
-		return rolloutVerdict{Result: RolloutRolledBack, Reason: fmt.Sprintf("deployment %s failed and ECS rolled back (service deployment %s%s)", id, sdStatus, sdWhy(sd))}
-
-	case sdStatus == "STOPPED" || sdStatus == "STOP_REQUESTED":
-		return rolloutVerdict{Result: RolloutFailed, Reason: fmt.Sprintf("deployment %s was stopped (service deployment %s%s)", id, sdStatus, sdWhy(sd))}
 
 	case ours == nil || ours.Status != "PRIMARY":
 		target := "another deployment"
@@ -94,10 +130,7 @@ func judge(svc *ecs.ServiceState, sd *ecs.ServiceDeploymentInfo, m rolloutMemory
 		}
 		return rolloutVerdict{Result: RolloutFailed, Reason: fmt.Sprintf("deployment %s FAILED: %s", id, reason)}
 
-	case sdStatus == "SUCCESSFUL":
-		return rolloutVerdict{Result: RolloutSucceeded, Reason: fmt.Sprintf("deployment %s completed: %d/%d tasks running (service deployment SUCCESSFUL)", id, ours.Running, ours.Desired)}
-
-	case sdStatus == "" && (ours.RolloutState == "" || ours.RolloutState == "COMPLETED") && ours.Running == ours.Desired && len(svc.Deployments) == 1:
+	case (ours.RolloutState == "" || ours.RolloutState == "COMPLETED") && ours.Running == ours.Desired && len(svc.Deployments) == 1:
 		return rolloutVerdict{Result: RolloutSucceeded, Reason: fmt.Sprintf("deployment %s completed: %d/%d tasks running", id, ours.Running, ours.Desired)}
 	}
 	return rolloutVerdict{}

@@ -36,6 +36,10 @@ type ServiceDeploymentInfo struct {
 	RollbackReason string `json:"rollbackReason,omitempty"`
 	FailureCount   int32  `json:"failureCount,omitempty"`
 	Threshold      int32  `json:"threshold,omitempty"`
+	// LifecycleStage is where the deployment is (SCALE_UP, POST_SCALE_UP, BAKE_TIME, …).
+	LifecycleStage string `json:"lifecycleStage,omitempty"`
+	// Hooks are the lifecycle hooks of the current stage.
+	Hooks []HookDetail `json:"hooks,omitempty"`
 }
 
 // ServiceDeploymentOf finds our deployment in the Service Deployments API: by the ARN's last
@@ -75,9 +79,15 @@ func (c *Client) ServiceDeploymentOf(ctx context.Context, dep DeployResult) (*Se
 	if arn == "" {
 		return nil, nil
 	}
+	return c.ServiceDeployment(ctx, dep.Ref, arn)
+}
+
+// ServiceDeployment describes one service deployment by ARN (status, lifecycle stage, the
+// current stage's hooks); nil, nil when ECS does not know it.
+func (c *Client) ServiceDeployment(ctx context.Context, ref ServiceRef, arn string) (*ServiceDeploymentInfo, error) {
 	out, err := c.api.DescribeServiceDeployments(ctx, &awsecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{arn}})
 	if err != nil {
-		return nil, c.wrapAPIError(err, "DescribeServiceDeployments", "service deployment "+shortName(arn), dep.Ref)
+		return nil, c.wrapAPIError(err, "DescribeServiceDeployments", "service deployment "+shortName(arn), ref)
 	}
 	for _, sd := range out.ServiceDeployments {
 		info := &ServiceDeploymentInfo{
@@ -90,6 +100,11 @@ func (c *Client) ServiceDeploymentOf(ctx context.Context, dep DeployResult) (*Se
 		}
 		if cb := sd.DeploymentCircuitBreaker; cb != nil {
 			info.FailureCount, info.Threshold = cb.FailureCount, cb.Threshold
+		}
+		info.LifecycleStage = string(sd.LifecycleStage)
+		for _, h := range sd.LifecycleHookDetails {
+			info.Hooks = append(info.Hooks, HookDetail{ID: aws.ToString(h.HookId), Type: string(h.TargetType), Status: string(h.Status),
+				ExpiresAt: aws.ToTime(h.ExpiresAt), TimeoutAction: string(h.TimeoutAction)})
 		}
 		return info, nil
 	}

@@ -46,6 +46,8 @@ type ServiceState struct {
 	BreakerRollback bool         `json:"circuitBreakerRollback"`
 	Controller      string       `json:"deploymentController"`
 	LaunchType      string       `json:"launchType,omitempty"`
+	// Strategy is deploymentConfiguration's strategy, bake time, hooks and early success.
+	Strategy DeploymentStrategy `json:"strategy"`
 	// Events are the service's latest events (ECS keeps 100), oldest first.
 	Events []Event `json:"events,omitempty"`
 }
@@ -288,6 +290,7 @@ func stateOf(ref ServiceRef, s ecstypes.Service) ServiceState {
 		MaxPercent:     200,
 		Controller:     "ECS",
 		LaunchType:     string(s.LaunchType),
+		Strategy:       strategyOf(s.DeploymentConfiguration),
 	}
 	if dc := s.DeploymentConfiguration; dc != nil {
 		if dc.MinimumHealthyPercent != nil {

@@ -207,13 +207,17 @@ func (p *Progress) RolloutPoll(rp drain.RolloutPoll) {
 		_ = p.bar.Set(int(rp.Running))
 		return
 	}
-	key := fmt.Sprintf("%s %d/%d %d %s %d", rp.DeploymentID, rp.Running, rp.Desired, rp.Pending, rp.RolloutState, rp.Deployments)
+	key := fmt.Sprintf("%s %d/%d %d %s %d %s %s", rp.DeploymentID, rp.Running, rp.Desired, rp.Pending, rp.RolloutState, rp.Deployments, rp.Status, rp.LifecycleStage)
 	if p.lastPoll[ref] == key {
 		return
 	}
 	p.lastPoll[ref] = key
-	p.line("rollout %s %s: %d/%d running, %d pending, %s, %d deployment(s)", ref, rp.DeploymentID, rp.Running,
-		rp.Desired, rp.Pending, orDash(rp.RolloutState), rp.Deployments)
+	stage := ""
+	if rp.LifecycleStage != "" {
+		stage = fmt.Sprintf(", stage %s (%s)", rp.LifecycleStage, rp.Status)
+	}
+	p.line("rollout %s %s: %d/%d running, %d pending, %s, %d deployment(s)%s", ref, rp.DeploymentID, rp.Running,
+		rp.Desired, rp.Pending, orDash(rp.RolloutState), rp.Deployments, stage)
 }
 
 // Warning prints the warning as its own line.

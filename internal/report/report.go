@@ -209,6 +209,32 @@ type ServiceConfig struct {
 	CircuitBreaker        bool   `json:"circuit_breaker"`
 	Rollback              bool   `json:"circuit_breaker_rollback"`
 	Controller            string `json:"deployment_controller"`
+	// Strategy is deploymentConfiguration's strategy (ROLLING, BLUE_GREEN, LINEAR, CANARY)
+	// with its bake time, lifecycle hooks, alarms and early success criteria.
+	Strategy DeployStrategy `json:"strategy"`
+}
+
+// DeployStrategy is a service's deployment strategy as the report shows it.
+type DeployStrategy struct {
+	Name         string        `json:"name"`
+	BakeTime     Seconds       `json:"bake_time_seconds"`
+	Hooks        []Hook        `json:"hooks"`
+	Alarms       bool          `json:"alarms"`
+	EarlySuccess *EarlySuccess `json:"early_success"`
+}
+
+// Hook is one lifecycle hook.
+type Hook struct {
+	Type          string   `json:"type"`
+	Stages        []string `json:"stages"`
+	Timeout       Seconds  `json:"timeout_seconds"`
+	TimeoutAction string   `json:"timeout_action"`
+}
+
+// EarlySuccess is a rolling deployment's early success criteria.
+type EarlySuccess struct {
+	HealthyPercent int32  `json:"healthy_percent"`
+	Cleanup        string `json:"cleanup"`
 }
 
 // Poll is one point of the rollout timeline.
@@ -219,7 +245,10 @@ type Poll struct {
 	Desired      int32     `json:"desired"`
 	Pending      int32     `json:"pending"`
 	Deployments  int       `json:"deployments"`
-	Error        string    `json:"error,omitempty"`
+	// Status and LifecycleStage are the Service Deployments API's view, when it answered.
+	Status         string `json:"status,omitempty"`
+	LifecycleStage string `json:"lifecycle_stage,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 // Event is one service event.
@@ -335,7 +364,8 @@ func FromResult(res drain.Result, opts Options) Report {
 			StoppedTasks: []StoppedTask{}, ReplacedTasks: nonNil(s.ReplacedTasks), KeptQuietTasks: nonNil(s.KeptQuietTasks),
 			Config: ServiceConfig{Status: s.State.Status, Desired: s.State.Desired, Running: s.State.Running,
 				MinimumHealthyPercent: s.State.MinHealthy, MaximumPercent: s.State.MaxPercent,
-				CircuitBreaker: s.State.BreakerEnabled, Rollback: s.State.BreakerRollback, Controller: s.State.Controller}}
+				CircuitBreaker: s.State.BreakerEnabled, Rollback: s.State.BreakerRollback, Controller: s.State.Controller,
+				Strategy: deployStrategy(s.State.Strategy)}}
 		if !s.Deployed {
 			rs.TaskDefinition = res.Settings.TaskDefinition
 			if rs.TaskDefinition == "" {
@@ -344,7 +374,7 @@ func FromResult(res drain.Result, opts Options) Report {
 		}
 		for _, p := range s.Polls {
 			rs.Timeline = append(rs.Timeline, Poll{At: p.At.UTC(), RolloutState: p.RolloutState, Running: p.Running,
-				Desired: p.Desired, Pending: p.Pending, Deployments: p.Deployments, Error: p.Err})
+				Desired: p.Desired, Pending: p.Pending, Deployments: p.Deployments, Error: p.Err, Status: p.Status, LifecycleStage: p.LifecycleStage})
 			for _, e := range p.Events {
 				rs.Events = append(rs.Events, Event{At: e.At.UTC(), Message: e.Message})
 			}
@@ -402,6 +432,18 @@ func FromResult(res drain.Result, opts Options) Report {
 	}
 	r.redact()
 	return r
+}
+
+// deployStrategy is the report's view of a service's deployment strategy.
+func deployStrategy(st ecs.DeploymentStrategy) DeployStrategy {
+	d := DeployStrategy{Name: st.Name, BakeTime: secs(st.BakeTime), Alarms: st.Alarms, Hooks: []Hook{}}
+	for _, h := range st.Hooks {
+		d.Hooks = append(d.Hooks, Hook{Type: h.Type, Stages: nonNil(h.Stages), Timeout: secs(h.Timeout), TimeoutAction: h.TimeoutAction})
+	}
+	if es := st.EarlySuccess; es != nil {
+		d.EarlySuccess = &EarlySuccess{HealthyPercent: es.HealthyPercent, Cleanup: es.Cleanup}
+	}
+	return d
 }
 
 // utc is t in UTC, zero staying zero.

@@ -210,6 +210,28 @@ func results() []struct {
 				APICalls: calls(map[string]int{"redis.Lock": 1, "ecs.ProtectTasks": 1, "ecs.UnprotectTasks": 2, "ecs.Deploy": 1, "redis.Quiet": 2, "redis.Poll": 30, "redis.LockRelease": 1}),
 			}
 		}()},
+		{name: "pause_hook", res: func() drain.Result {
+			ps := procs(sidekiq.StateGone, sidekiq.StateGone, "")
+			ps[0].QuietAt, ps[0].IdleAt, ps[0].ExitedAt = at(20), at(25), at(40)
+			ps[1].QuietAt, ps[1].IdleAt, ps[1].ExitedAt = at(20), at(33), at(40)
+			done := jobs(drain.JobFinished, drain.JobFinished, drain.JobFinished)
+			s := service(true, &drain.RolloutOutcome{Result: drain.RolloutSucceeded, Polls: 20},
+				drain.RolloutPoll{At: at(20), DeploymentID: "ecs-svc/8374650192837465", RolloutState: "IN_PROGRESS", Desired: 2, Running: 2, Deployments: 2,
+					Status: "IN_PROGRESS", LifecycleStage: "POST_SCALE_UP"},
+				drain.RolloutPoll{At: at(40), DeploymentID: "ecs-svc/8374650192837465", RolloutState: "COMPLETED", Desired: 2, Running: 2, Deployments: 1,
+					Status: "SUCCESSFUL", LifecycleStage: "CLEAN_UP"})
+			s.State.Strategy = ecs.DeploymentStrategy{Name: "BLUE_GREEN", BakeTime: 5 * time.Minute,
+				Hooks: []ecs.LifecycleHook{{Type: "PAUSE", Stages: []string{"POST_SCALE_UP"}, Timeout: 30 * time.Minute, TimeoutAction: "ROLLBACK"}}}
+			s.OldTasksStopped = []ecs.Task{clean}
+			return drain.Result{Command: "deploy", Outcome: drain.OutcomeSucceeded, StartedAt: t0, EndedAt: at(45), Settings: settings(),
+				Strategy: drain.Strategy{Name: drain.StrategyPauseHook, Requested: drain.StrategyAuto,
+					Reason: "BLUE_GREEN with a PAUSE hook at POST_SCALE_UP: once green heartbeats, quiet blue and wait for its jobs, then CONTINUE; CLEAN_UP stops idle blue tasks"},
+				Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "deploy", 0.5, 0.7, "hook", 0.7, 40.0, "exits", 40.0, 41.0),
+				Processes: ps, JobList: done, Jobs: counts(done), Services: []drain.ServiceResult{s}, Lock: lock,
+				Metrics:  drain.Metrics{LongestQueueWait: 2 * time.Second, Samples: 20},
+				APICalls: calls(map[string]int{"redis.Lock": 1, "ecs.Deploy": 1, "ecs.ContinueDeployment": 1, "ecs.ServiceDeployment": 19, "ecs.ServiceDeploymentOf": 1, "redis.Quiet": 1, "redis.Poll": 20, "redis.LockRelease": 1}),
+			}
+		}()},
 		{name: "rolled_back", res: drain.Result{
 			Outcome: drain.OutcomeRolledBack, StartedAt: t0, EndedAt: at(200), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.4, "lock", 0.4, 0.5, "quiet", 0.5, 12.0, "drain", 12.0, 30.0, "deploy", 30.0, 30.2, "rollout", 30.2, 195.0, "recover", 195.0, 200.0),
@@ -375,6 +397,7 @@ func TestOutcomeAndExitCodes(t *testing.T) {
 		"dry_run":            {"dry_run", 0},
 		"interrupted":        {"interrupted", 130},
 		"overlap":            {"succeeded", 0},
+		"pause_hook":         {"succeeded", 0},
 	}
 	for _, tc := range results() {
 		rep := FromResult(withExit(tc.res, tc.err), Options{})

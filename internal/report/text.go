@@ -294,7 +294,35 @@ func serviceConfig(c ServiceConfig) string {
 	if c.Controller != "" && c.Controller != "ECS" {
 		s += ", controller " + c.Controller
 	}
+	if st := strategyText(c.Strategy); st != "" {
+		s += ", " + st
+	}
 	return s
+}
+
+// strategyText says how the service deploys when it is more than plain rolling.
+func strategyText(d DeployStrategy) string {
+	var parts []string
+	if d.Name != "" && (d.Name != "ROLLING" || len(d.Hooks) > 0 || d.EarlySuccess != nil) {
+		parts = append(parts, d.Name)
+	}
+	if d.Name != "" && d.Name != "ROLLING" {
+		parts = append(parts, "bake "+fmtDur(d.BakeTime.Duration()))
+	}
+	for _, h := range d.Hooks {
+		hs := fmt.Sprintf("%s hook at %s", h.Type, strings.Join(h.Stages, "/"))
+		if h.Timeout > 0 {
+			hs += fmt.Sprintf(" (times out after %s: %s)", fmtDur(h.Timeout.Duration()), orDash(h.TimeoutAction))
+		}
+		parts = append(parts, hs)
+	}
+	if d.Alarms {
+		parts = append(parts, "alarms")
+	}
+	if es := d.EarlySuccess; es != nil {
+		parts = append(parts, fmt.Sprintf("early success at %d%% (%s clean-up)", es.HealthyPercent, es.Cleanup))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // notableJobs are the jobs worth listing one by one: everything but the finished ones.

@@ -91,6 +91,9 @@ type Options struct {
 	// MaximumPercent and MinimumHealthyPercent are the service's deployment configuration;
 	// zero means ECS's defaults (200 and 100).
 	MaximumPercent, MinimumHealthyPercent int32
+	// Deployment sets the service's deployment strategy, bake time, lifecycle hooks and early
+	// success criteria (only those fields of it are used); nil means rolling.
+	Deployment *ecssim.ServiceSpec
 	// RedisPassword makes redis-server require this password (it is part of RedisURL).
 	RedisPassword string
 	// Dir receives the Redis data folder and one log per task; empty means a new temporary
@@ -232,6 +235,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if o.MinimumHealthyPercent > 0 {
 		spec.MinimumHealthyPercent = &o.MinimumHealthyPercent
+	}
+	if d := o.Deployment; d != nil {
+		spec.Strategy, spec.BakeTimeInMinutes, spec.LifecycleHooks = d.Strategy, d.BakeTimeInMinutes, d.LifecycleHooks
+		spec.LinearConfiguration, spec.CanaryConfiguration, spec.EarlySuccessCriteria = d.LinearConfiguration, d.CanaryConfiguration, d.EarlySuccessCriteria
 	}
 	for _, name := range s.Services() {
 		spec.Name = name

@@ -1,0 +1,250 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/ecs"
+)
+
+// PhaseHook is the pause-hook strategy's own phase: at the PAUSE hook, quiet blue, wait for its
+// jobs and answer the hook.
+const PhaseHook Phase = "hook"
+
+// pauseHook deploys a blue/green (linear, canary) service whose PAUSE hook at POST_SCALE_UP
+// gives drainctl the moment green is up: blue is quieted once green heartbeats, its jobs are
+// waited for within the drain budget, and the hook is answered CONTINUE; CLEAN_UP then stops
+// idle blue tasks. Green failing before the hook rolls back with blue never quieted.
+func (x *run) pauseHook(ctx context.Context) (Result, error) {
+	if x.cfg.DryRun {
+		x.plan()
+		return x.end(ctx, OutcomeDryRun, nil)
+	}
+	if err := x.acquireLock(ctx); err != nil {
+		return x.refused(ctx, PhaseLock, err)
+	}
+	if ctx.Err() != nil {
+		return x.interrupted(ctx, PhaseLock)
+	}
+	if err := x.deploy(ctx); err != nil {
+		return x.abort(ctx, PhaseDeploy, err)
+	}
+	result, err := x.hookHandover(ctx)
+	switch {
+	case errors.Is(err, ErrDrainTimeout):
+		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
+	case err != nil:
+		return x.abort(ctx, PhaseHook, err)
+	}
+	return x.afterHandover(ctx, result)
+}
+
+// afterHandover ends the overlap-like strategies once the rollout ended: the old processes'
+// exits and the rescue on success; on a failure before any quiet, nothing to recover.
+func (x *run) afterHandover(ctx context.Context, result RolloutResult) (Result, error) {
+	nothingQuiet := len(x.ov.quieted) == 0
+	const keep = "; no process was quieted: the old tasks keep working"
+	switch result {
+	case RolloutSucceeded:
+		x.releaseAll(ctx, "rollout succeeded")
+		x.noteDeferredCleanup()
+		if err := x.exits(ctx, nil); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.end(ctx, OutcomeSucceeded, nil)
+	case RolloutTimedOut:
+		if nothingQuiet {
+			return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s%s", ErrRolloutTimeout,
+				x.cfg.RolloutTimeout, x.rolloutSummary(), keep))
+		}
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		x.finalPoll(ctx)
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s", ErrRolloutTimeout,
+			x.cfg.RolloutTimeout, x.rolloutSummary()))
+	default:
+		outcome := OutcomeFailed
+		if result == RolloutRolledBack {
+			outcome = OutcomeRolledBack
+		}
+		if nothingQuiet {
+			return x.end(ctx, outcome, fmt.Errorf("%w: %s%s", ErrRolloutFailed, x.rolloutSummary(), keep))
+		}
+		if err := x.recover(ctx); err != nil {
+			return x.abort(ctx, PhaseRecover, err)
+		}
+		if err := x.exitsOfSucceeded(ctx); err != nil {
+			return x.abort(ctx, PhaseExits, err)
+		}
+		if err := x.rescue(ctx); err != nil {
+			return x.abort(ctx, PhaseRescue, err)
+		}
+		return x.end(ctx, outcome, fmt.Errorf("%w: %s", ErrRolloutFailed, x.rolloutSummary()))
+	}
+}
+
+// noteDeferredCleanup says when a COMPLETED rollout does not mean the old tasks are gone:
+// early success with DEFERRED clean-up stops them afterwards, and the exits phase waits.
+func (x *run) noteDeferredCleanup() {
+	for _, s := range x.res.Services {
+		if es := s.State.Strategy.EarlySuccess; es != nil && es.Cleanup == "DEFERRED" {
+			x.warn("%s: the deployment succeeded early (healthyPercent %d) with DEFERRED clean-up: the old tasks stop afterwards; watching them leave for up to %v",
+				s.Ref, es.HealthyPercent, x.cfg.ExitTimeout)
+		}
+	}
+}
+
+// hookHandover watches the rollout; at each service's PAUSE hook (POST_SCALE_UP, hook
+// AWAITING_ACTION) it quiets blue as green heartbeats, waits for blue's jobs within the drain
+// budget, and answers the hook CONTINUE. It returns the worst rollout result once every
+// rollout ended.
+func (x *run) hookHandover(ctx context.Context) (worst RolloutResult, err error) {
+	defer x.phase(PhaseHook)(&err)
+	var ws []*rolloutWatch
+	for i, s := range x.res.Services {
+		if s.Deployed {
+			ws = append(ws, &rolloutWatch{i: i, mem: rolloutMemory{Ours: s.Rollout}, seenEvents: map[string]bool{}, seenStopped: map[string]bool{}})
+		}
+	}
+	x.watcher = x.watch(x.selected)
+	continued := map[int]bool{}
+	start := x.cfg.Now()
+	pollLimit := max(4*x.cfg.PollInterval, 30*time.Second)
+	for n := 1; ; n++ {
+		pctx, cancel := context.WithTimeout(ctx, pollLimit)
+		perr := x.pollRollouts(pctx, ws, n)
+		cancel()
+		if ctx.Err() != nil {
+			x.endRollouts(ctx, ws)
+			return worst, ctx.Err()
+		}
+		if perr != nil {
+			x.endRollouts(ctx, ws)
+			return worst, perr
+		}
+		obs := x.poll(ctx)
+		x.markTimeline(obs)
+		var deadline time.Time
+		if !x.ov.firstQuiet.IsZero() && x.cfg.DrainTimeout > 0 {
+			deadline = x.ov.firstQuiet.Add(x.cfg.DrainTimeout)
+		}
+		x.progress(PhaseHook, obs, deadline)
+		if failedAny(ws) {
+			break
+		}
+		var paused []*rolloutWatch
+		for _, w := range ws {
+			if w.sdOff {
+				x.endRollouts(ctx, ws)
+				return worst, fmt.Errorf("%s: the Service Deployments API is not available, so drainctl cannot see or answer the PAUSE hook: answer it with aws ecs continue-service-deployment, or use --strategy drain-first", x.res.Services[w.i].Ref)
+			}
+			if !w.done && !continued[w.i] && w.sd != nil && w.sd.LifecycleStage == ecs.StagePostScaleUp && w.sd.AwaitingPause() != nil {
+				paused = append(paused, w)
+			}
+		}
+		if len(paused) > 0 {
+			if err := x.quietForNewWorkers(ctx, paused); err != nil {
+				x.endRollouts(ctx, ws)
+				return worst, err
+			}
+		}
+		timedOut := !deadline.IsZero() && !x.cfg.Now().Before(deadline)
+		if timedOut && !x.ov.timedOut {
+			x.ov.timedOut = true
+			if err := x.hookDrainTimeout(ctx); err != nil {
+				x.endRollouts(ctx, ws)
+				return worst, err
+			}
+		}
+		for _, w := range paused {
+			if !x.blueDrained(w) && !x.ov.timedOut {
+				continue
+			}
+			s := x.res.Services[w.i]
+			hook := w.sd.AwaitingPause()
+			x.count("ecs.ContinueDeployment")
+			if err := x.ecs.ContinueDeployment(ctx, s.Ref, w.sd.ARN, hook.ID, "CONTINUE"); err != nil {
+				x.endRollouts(ctx, ws)
+				return worst, fmt.Errorf("continue the deployment of %s at its PAUSE hook: %w", s.Ref, err)
+			}
+			continued[w.i] = true
+		}
+		if allDone(ws) {
+			break
+		}
+		if x.cfg.RolloutTimeout > 0 && x.cfg.Now().Sub(start) >= x.cfg.RolloutTimeout {
+			for _, w := range ws {
+				if !w.done {
+					w.done, w.out.Result = true, RolloutTimedOut
+					w.out.Reason = fmt.Sprintf("no outcome after %s: %s; the rollout may still be running in ECS", x.cfg.RolloutTimeout, progressLine(w))
+				}
+			}
+			break
+		}
+		if err := x.wait(ctx); err != nil {
+			x.endRollouts(ctx, ws)
+			return worst, err
+		}
+	}
+	x.endRollouts(ctx, ws)
+	worst = RolloutSucceeded
+	for _, w := range ws {
+		if !w.done {
+			w.out.Result = RolloutFailed
+		}
+		worst = worse(worst, w.out.Result)
+	}
+	return worst, nil
+}
+
+// blueDrained is true when every selected process of the service was quieted and has
+// nothing left in flight (or left).
+func (x *run) blueDrained(w *rolloutWatch) bool {
+	svc := x.res.Services[w.i].Ref.String()
+	any := false
+	for _, p := range x.res.Processes {
+		if p.Service != svc {
+			continue
+		}
+		any = true
+		o, ok := x.last[p.Identity]
+		if !x.ov.quieted[p.Identity] || !ok || !drained(o) {
+			return false
+		}
+	}
+	return any
+}
+
+// hookDrainTimeout applies Config.OnTimeout at the hook when blue's jobs outlast the drain
+// budget: fail stops (the deployment stays paused until its hook times out), stop sends TERM
+// first, deploy continues (CLEAN_UP's SIGTERM lets Sidekiq requeue what is left).
+func (x *run) hookDrainTimeout(ctx context.Context) error {
+	ids, jobs := x.busyProcesses()
+	if len(ids) == 0 {
+		return nil
+	}
+	switch x.cfg.OnTimeout {
+	case OnTimeoutFail:
+		return fmt.Errorf("%w after %v: %d job(s) still running on %v; the deployment waits at its PAUSE hook until the hook times out or is answered", ErrDrainTimeout,
+			x.cfg.DrainTimeout, jobs, ids)
+	case OnTimeoutStop:
+		x.warn("drain timed out after %v with %d job(s) on %d process(es): sending TERM so Sidekiq requeues them now", x.cfg.DrainTimeout, jobs, len(ids))
+		x.count("redis.Stop")
+		if err := x.fleet.Stop(ctx, ids); err != nil {
+			return fmt.Errorf("stop %d process(es) after drain timeout: %w", len(ids), err)
+		}
+		x.stopSent = true
+	default:
+		x.warn("drain timed out after %v with %d job(s) on %d process(es): continuing; CLEAN_UP's SIGTERM lets Sidekiq requeue them", x.cfg.DrainTimeout, jobs, len(ids))
+	}
+	return nil
+}
