@@ -61,6 +61,13 @@ type Deployment struct {
 	MaximumPercent         *int
 	CircuitBreakerEnabled  bool
 	CircuitBreakerRollback bool
+	// Strategy is deploymentConfiguration.strategy (ROLLING, BLUE_GREEN, LINEAR, CANARY); empty
+	// when unknown (read from a file).
+	Strategy string
+	// DesiredCount is the service's desired count; zero when unknown.
+	DesiredCount int
+	// PauseHookPostScaleUp is true when a PAUSE lifecycle hook waits at POST_SCALE_UP.
+	PauseHookPostScaleUp bool
 }
 
 // Live is evidence gathered from the running service.

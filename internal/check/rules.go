@@ -27,6 +27,7 @@ const (
 	CodeVanishedProcesses          = "SP014" // vanished-processes
 	CodeEntrypointScriptUnknown    = "SP015" // entrypoint-script-unchecked
 	CodeSidekiqTimeoutUnresolvable = "SP016" // sidekiq-timeout-unresolvable
+	CodeDeploymentAdvice           = "SP017" // deployment-advice
 )
 
 var findingNames = map[string]string{
@@ -46,6 +47,7 @@ var findingNames = map[string]string{
 	CodeVanishedProcesses:          "vanished-processes",
 	CodeEntrypointScriptUnknown:    "entrypoint-script-unchecked",
 	CodeSidekiqTimeoutUnresolvable: "sidekiq-timeout-unresolvable",
+	CodeDeploymentAdvice:           "deployment-advice",
 }
 
 // FindingName returns the stable name of a finding code ("SP001" → "shell-wrapper-no-exec").
@@ -440,6 +442,9 @@ func serviceFindings(in Input, taskDef, container string) []Finding {
 			add(CodeMinHealthyZero, finding.Warning, "minimumHealthyPercent is 0: ECS may stop all old tasks at once", whyMinHealthy, fixMinHealthy,
 				map[string]int{"minimum_healthy_percent": 0})
 		}
+		if msg, fix := deploymentAdvice(*d); msg != "" {
+			add(CodeDeploymentAdvice, finding.Info, msg, whyAdvice, fix, nil)
+		}
 	}
 	if l := in.Live; l != nil {
 		stops, killed, termed, oom := 0, 0, 0, 0
@@ -487,4 +492,35 @@ func serviceFindings(in Input, taskDef, container string) []Finding {
 		}
 	}
 	return out
+}
+
+const whyAdvice = "drainctl deploy gives a deploy with no processing gap and no interrupted job when the service lets old and new workers overlap: " +
+	"for a rolling deployment, maximumPercent must leave room for new tasks beside the old ones it keeps protected (drainctl deploy --strategy overlap); " +
+	"for blue/green, linear and canary, a PAUSE hook at POST_SCALE_UP lets drainctl drain blue before CLEAN_UP stops it (--strategy pause-hook)."
+
+// deploymentAdvice says which deploymentConfiguration gives a no-gap, no-interrupt deploy, as
+// the JSON fragment to merge in; empty when the service already has it (or nothing is known).
+func deploymentAdvice(d Deployment) (msg, fix string) {
+	switch d.Strategy {
+	case "BLUE_GREEN", "LINEAR", "CANARY":
+		if d.PauseHookPostScaleUp {
+			return "", ""
+		}
+		return d.Strategy + " without a PAUSE hook at POST_SCALE_UP: blue keeps fetching jobs through the bake and is SIGTERMed at CLEAN_UP with its jobs in flight",
+			`merge into deploymentConfiguration: {"lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "ROLLBACK"}}]} and deploy with drainctl deploy (auto picks --strategy pause-hook)`
+	case "ROLLING", "":
+		if d.MaximumPercent == nil {
+			return "", ""
+		}
+		n := d.DesiredCount
+		if n <= 0 {
+			n = 1
+		}
+		if n**d.MaximumPercent/100-n >= 1 {
+			return "", ""
+		}
+		return fmt.Sprintf("maximumPercent %d leaves no room for a new task beside the old ones: drainctl can only drain first (a processing gap, long jobs cut)", *d.MaximumPercent),
+			`merge into deploymentConfiguration: {"maximumPercent": 200} and deploy with drainctl deploy (auto picks --strategy overlap; allow ecs:UpdateTaskProtection and ecs:GetTaskProtection)`
+	}
+	return "", ""
 }

@@ -116,7 +116,7 @@ func (x *run) chooseStrategy(ctx context.Context) {
 	if req == StrategyPauseHook || req == StrategyBlueGreen {
 		x.res.Strategy.Name = req
 		x.addFinding(finding.Finding{Code: CodeStrategyMismatch, Name: "strategy-mismatch", Severity: finding.Error, Subject: x.res.Services[0].Ref.String(),
-			Message: fmt.Sprintf("the service deploys %s: --strategy %s is for blue/green, linear and canary deployments", x.res.Services[0].State.Strategy.Name, req),
+			Message: fmt.Sprintf("the service deploys %s: --strategy %s is for blue/green, linear and canary deployments", orDefault(x.res.Services[0].State.Strategy.Name, ecs.StrategyRolling), req),
 			Fix:     "use --strategy auto (overlap or drain-first)"})
 		return
 	}

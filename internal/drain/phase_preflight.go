@@ -420,6 +420,7 @@ func checkTaskDefinition(td *ecs.TaskDefinitionInfo) check.TaskDefinition {
 func checkDeployment(st ecs.ServiceState) *check.Deployment {
 	minH, maxP := int(st.MinHealthy), int(st.MaxPercent)
 	return &check.Deployment{MinimumHealthyPercent: &minH, MaximumPercent: &maxP,
+		Strategy: st.Strategy.Name, DesiredCount: int(st.Desired), PauseHookPostScaleUp: st.Strategy.PauseHookAt(ecs.StagePostScaleUp) != nil,
 		CircuitBreakerEnabled: st.BreakerEnabled, CircuitBreakerRollback: st.BreakerRollback}
 }
 

@@ -1476,7 +1476,7 @@ func TestRunConfigRefusals(t *testing.T) {
 		{"deploy without service", func(c *Config) { c.Services, c.Strategy = nil, StrategyDrainFirst }, "no service given"},
 		{"lock ttl", func(c *Config) { c.LockTTL = 2 * time.Second }, "lock ttl 2s: must be at least three poll intervals (3s)"},
 		{"rollout failure policy", func(c *Config) { c.OnRolloutFailure = "ignore" }, `on-rollout-failure "ignore"`},
-		{"strategy", func(c *Config) { c.Strategy = "blue-green" }, `strategy "blue-green"`},
+		{"strategy", func(c *Config) { c.Strategy = "zigzag" }, `strategy "zigzag"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
