@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/drainctl/drainctl/internal/ecs"
 )
@@ -37,6 +38,8 @@ func TestRunAutoChooses(t *testing.T) {
 		want       StrategyName
 		reason     string
 		wantRefuse bool
+		code       string // the refusal's (or warning's) finding
+		warning    string
 	}{
 		{name: "room", strategy: StrategyAuto, want: StrategyOverlap, reason: "2 new task(s) start at once beside 2 protected old one(s)"},
 		{name: "no room", strategy: StrategyAuto, setup: func(f *fixture) { f.svc.state.MaxPercent = 100 },
@@ -45,7 +48,22 @@ func TestRunAutoChooses(t *testing.T) {
 			f.ecs.protectErr = &ecs.AccessDeniedError{Action: "ecs:GetTaskProtection", Resource: "tasks", Region: "us-east-1"}
 		}, want: StrategyDrainFirst, reason: "task scale-in protection cannot be read"},
 		{name: "overlap without room", strategy: StrategyOverlap, setup: func(f *fixture) { f.svc.state.MaxPercent = 100 },
-			want: StrategyOverlap, wantRefuse: true},
+			want: StrategyOverlap, wantRefuse: true, code: CodeNoRoom},
+		{name: "blue/green with a PAUSE hook", strategy: StrategyAuto, setup: func(f *fixture) { f.svc.state.Strategy = blueGreen(time.Hour) },
+			want: StrategyPauseHook, reason: "BLUE_GREEN with a PAUSE hook at POST_SCALE_UP"},
+		{name: "blue/green without a hook", strategy: StrategyAuto, setup: func(f *fixture) {
+			f.svc.state.Strategy = ecs.DeploymentStrategy{Name: "BLUE_GREEN", BakeTime: time.Minute}
+		}, want: StrategyBlueGreen, reason: "without a PAUSE hook", warning: CodeBakeShorterThanDrain},
+		{name: "linear with a PAUSE hook", strategy: StrategyAuto, setup: func(f *fixture) {
+			st := blueGreen(time.Hour)
+			st.Name = "LINEAR"
+			f.svc.state.Strategy = st
+		}, want: StrategyPauseHook, reason: "LINEAR with a PAUSE hook"},
+		{name: "hook times out before the drain budget", strategy: StrategyAuto, setup: func(f *fixture) { f.svc.state.Strategy = blueGreen(5 * time.Minute) },
+			wantRefuse: true, code: CodeHookTimeout},
+		{name: "overlap on blue/green", strategy: StrategyOverlap, setup: func(f *fixture) { f.svc.state.Strategy = blueGreen(time.Hour) },
+			wantRefuse: true, code: CodeStrategyMismatch},
+		{name: "pause-hook on rolling", strategy: StrategyPauseHook, wantRefuse: true, code: CodeStrategyMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,9 +74,10 @@ func TestRunAutoChooses(t *testing.T) {
 			}
 			res, err := f.run(t, nil)
 			if tt.wantRefuse {
-				if !errors.Is(err, ErrPreflight) || ExitCode(err) != 2 || !strings.Contains(err.Error(), CodeNoRoom) {
-					t.Fatalf("err = %v, want a refusal naming %s", err, CodeNoRoom)
+				if !errors.Is(err, ErrPreflight) || ExitCode(err) != 2 || !strings.Contains(err.Error(), tt.code) {
+					t.Fatalf("err = %v, want a refusal naming %s", err, tt.code)
 				}
+				noWrites(t, f.calls)
 				return
 			}
 			if err != nil {
@@ -67,9 +86,18 @@ func TestRunAutoChooses(t *testing.T) {
 			if res.Strategy.Name != tt.want || res.Strategy.Requested != tt.strategy || !strings.Contains(res.Strategy.Reason, tt.reason) {
 				t.Errorf("strategy = %+v, want %s because %q", res.Strategy, tt.want, tt.reason)
 			}
+			if tt.warning != "" && !strings.Contains(strings.Join(res.Warnings, "\n"), tt.warning) {
+				t.Errorf("warnings = %q, want %s", res.Warnings, tt.warning)
+			}
 			noWrites(t, f.calls)
 		})
 	}
+}
+
+// blueGreen is a BLUE_GREEN strategy with a PAUSE hook at POST_SCALE_UP timing out after d.
+func blueGreen(d time.Duration) ecs.DeploymentStrategy {
+	return ecs.DeploymentStrategy{Name: "BLUE_GREEN", BakeTime: 5 * time.Minute,
+		Hooks: []ecs.LifecycleHook{{Type: "PAUSE", Stages: []string{"POST_SCALE_UP"}, Timeout: d, TimeoutAction: "ROLLBACK"}}}
 }
 
 // TestRunOverlapFallsBackWithoutProtection: protection refused at the first write, before

@@ -165,6 +165,16 @@ func (x *run) chooseBlueGreen(req StrategyName) {
 	}
 	subject := x.res.Services[0].Ref.String()
 	kind := x.res.Services[0].State.Strategy.Name
+	for _, s := range x.res.Services {
+		if !s.State.Strategy.BlueGreenLike() {
+			x.res.Strategy.Name = req
+			x.addFinding(finding.Finding{Code: CodeStrategyMismatch, Name: "mixed-strategies", Severity: finding.Error, Subject: s.Ref.String(),
+				Message: fmt.Sprintf("the services mix deployment strategies (%s deploys %s, %s deploys %s): one run cannot hand both over safely",
+					subject, kind, s.Ref, orDefault(s.State.Strategy.Name, ecs.StrategyRolling)),
+				Fix: "deploy them in separate runs"})
+			return
+		}
+	}
 	switch {
 	case req == StrategyOverlap:
 		x.res.Strategy.Name = req
