@@ -3,13 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/drainctl/drainctl/internal/drain"
-	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/drainctl/drainctl/internal/check"
+	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/report"
@@ -52,6 +51,9 @@ func runCheck(c *cli.Context, getenv env) error {
 	}
 	u, err := newUI(o, c.App.Writer, c.App.ErrWriter)
 	if err != nil {
+		return err
+	}
+	if err := u.checkReportPath(); err != nil {
 		return err
 	}
 	strict, err := o.boolean("strict")
@@ -129,20 +131,15 @@ func runCheck(c *cli.Context, getenv env) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err, hint: "name the Sidekiq container with --container"}
 	}
-	fo := report.FindingsOptions{Strict: strict, Brief: brief}
-	r := func(w io.Writer, f format) error {
-		switch f {
-		case formatJSON:
-			return report.WriteFindingsJSON(w, res, fo)
-		case formatMarkdown:
-			return report.WriteFindingsMarkdown(w, res, fo)
-		}
-		return report.WriteFindingsText(w, res, fo)
-	}
-	if err := u.emit(r); err != nil {
+	doc := report.NewCheck(res, report.FindingsOptions{Strict: strict, Brief: brief})
+	if err := u.emitDoc(doc); err != nil {
 		return err
 	}
-	u.appendStepSummary(r)
+	if path := u.getenv(report.StepSummaryEnv); path != "" {
+		if err := report.AppendMarkdown(path, doc, report.Options{Command: doc.Kind(), Version: versionString()}); err != nil {
+			u.warn("append to $%s: %v", report.StepSummaryEnv, err)
+		}
+	}
 	for _, f := range res.Findings {
 		msg := fmt.Sprintf("%s %s (%s): %s", f.Code, f.Name, f.Subject, f.Message)
 		switch f.Severity {

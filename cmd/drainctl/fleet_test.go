@@ -313,9 +313,12 @@ func scenarioDrainInterrupted(t *testing.T, v testenv.SidekiqVersion) {
 	}
 }
 
-// scenarioRescue kills a Sidekiq process with a job in flight, lets its heartbeat go stale,
-// and checks that rescue --dry-run lists the job without writing, rescue requeues it once
-// after Redis proves the process dead, and a second rescue finds nothing more to push.
+// scenarioRescue kills a real Sidekiq process with SIGKILL mid-job and checks what rescue
+// says and does: at once (its heartbeat hash not yet expired) it lists the process as not yet
+// known dead with the time that becomes certain and requeues nothing, --dry-run lists the job
+// as would-push; two `rescue --wait 90s` runs, the second started while the first waits,
+// requeue the job exactly once, the other run listing it as already rescued by the run that
+// pushed it; a later rescue pushes nothing.
 func scenarioRescue(t *testing.T, v testenv.SidekiqVersion) {
 	w := startWorker(t, v, "rescue")
 	jid := w.enqueueRunning(t, 120)
@@ -324,60 +327,127 @@ func scenarioRescue(t *testing.T, v testenv.SidekiqVersion) {
 		t.Fatal(err)
 	}
 	w.sk.Wait(10 * time.Second)
-	beat := 5 * time.Second
-	if v != testenv.Sidekiq6 {
-		beat = 10 * time.Second
-	}
-	stale := beat + 2*time.Second
-	// Wait until the last beat is older than --stale-after.
 	cl := sidekiq.NewClient(w.rdb, "")
 	snap, err := cl.SnapshotOf(ctx, []string{w.identity})
-	if err != nil || len(snap.Processes) != 1 {
-		t.Fatalf("snapshot: %v", err)
+	if err != nil || len(snap.Processes) != 1 || !snap.Processes[0].HashExists {
+		t.Fatalf("snapshot after the kill: %+v, %v", snap, err)
 	}
-	time.Sleep(time.Until(snap.Processes[0].Beat.Add(stale + 500*time.Millisecond)))
+	p := snap.Processes[0]
+	certainAt := p.Beat.Add(sidekiq.HeartbeatTTL)
+	// Wait until the last beat is stale by the default rule (two beats + 2 s).
+	time.Sleep(time.Until(p.Beat.Add(sidekiq.StaleAfter(p) + 500*time.Millisecond)))
 
-	staleArg := "--stale-after=" + stale.String()
-	code, out, errs := runCLI(t, w.env(), "rescue", "--dry-run", staleArg, "--output", "json")
+	code, out, errs := runCLI(t, w.env(), "rescue", "--output", "json")
 	if code != 0 {
-		t.Fatalf("rescue --dry-run: exit %d, stderr %q", code, errs)
+		t.Fatalf("rescue at once: exit %d, stderr %q", code, errs)
 	}
 	var rep rescueReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if rep.Schema != report.Schema || rep.DocKind != "rescue" || len(rep.Processes) != 1 || rep.Processes[0].State != "suspected" || len(rep.Jobs) != 1 ||
+	if rep.Schema != report.Schema || rep.DocKind != "rescue" || len(rep.Processes) != 1 || rep.Processes[0].Identity != w.identity ||
+		rep.Processes[0].State != "not-yet-known-dead" || rep.Processes[0].CertainAt.Sub(certainAt).Abs() > time.Second ||
+		!strings.Contains(rep.Processes[0].Evidence, "not yet known dead: last beat ") || !strings.Contains(rep.Processes[0].Evidence, "certain at ") {
+		t.Errorf("rescue at once = %+v, want %s not yet known dead, certain at %v", rep.Processes, w.identity, certainAt)
+	}
+	if len(rep.Jobs) != 1 || rep.Jobs[0].JID != jid || rep.Jobs[0].Outcome != "not-yet-known-dead" || rep.Counts[string(sidekiq.OutcomePushed)] != 0 {
+		t.Errorf("jobs = %+v, want %s listed, not pushed", rep.Jobs, jid)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "--wait") {
+		t.Errorf("notes %q do not offer --wait", rep.Notes)
+	}
+	if n, _ := w.rdb.LLen(ctx, "queue:rescue").Result(); n != 0 {
+		t.Errorf("rescue without --wait pushed %d job(s)", n)
+	}
+	code, out, errs = runCLI(t, w.env(), "rescue")
+	if code != 0 || !strings.Contains(out, "not yet known dead") || !strings.Contains(out, "certain at "+certainAt.Local().Format("15:04:05")) ||
+		strings.Contains(out, "no dead process found") {
+		t.Errorf("rescue text: exit %d, stderr %q:\n%s", code, errs, out)
+	}
+
+	code, out, errs = runCLI(t, w.env(), "rescue", "--dry-run", "--output", "json")
+	if code != 0 {
+		t.Fatalf("rescue --dry-run: exit %d, stderr %q", code, errs)
+	}
+	rep = rescueReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(rep.Processes) != 1 || rep.Processes[0].State != "not-yet-known-dead" || len(rep.Jobs) != 1 ||
 		rep.Jobs[0].JID != jid || rep.Jobs[0].Outcome != string(sidekiq.OutcomeWouldPush) {
-		t.Errorf("dry run = %+v, want the suspected process and its job would-push", rep)
+		t.Errorf("dry run = %+v, want the process not yet known dead and its job would-push", rep)
 	}
 	if n, _ := w.rdb.LLen(ctx, "queue:rescue").Result(); n != 0 {
 		t.Errorf("dry run pushed %d job(s)", n)
 	}
 
-	code, out, errs = runCLI(t, w.env(), "rescue", staleArg, "--wait", "100s", "--poll-interval", "500ms")
-	if code != 0 {
-		t.Fatalf("rescue: exit %d, stderr %q", code, errs)
+	// Two rescues wait for the death at once; the run IDs differ by their start second.
+	reps := make([]rescueReport, 2)
+	var wg sync.WaitGroup
+	for i := range reps {
+		if i > 0 {
+			time.Sleep(1100 * time.Millisecond)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, out, errs := runCLI(t, w.env(), "rescue", "--wait", "90s", "--poll-interval", "250ms", "--output", "json")
+			if code != 0 {
+				t.Errorf("rescue --wait %d: exit %d, stderr %q", i, code, errs)
+				return
+			}
+			if err := json.Unmarshal([]byte(out), &reps[i]); err != nil {
+				t.Errorf("rescue --wait %d: not JSON: %v\n%s", i, err, out)
+			}
+		}()
 	}
-	if !strings.Contains(out, jid) || !strings.Contains(out, "pushed") || !strings.Contains(out, "dead") {
-		t.Errorf("rescue report lacks the pushed job or dead process:\n%s", out)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if time.Now().Before(certainAt.Add(-time.Second)) {
+		t.Errorf("rescue --wait returned at %v, before the death was certain (%v)", time.Now(), certainAt)
+	}
+	var pushedBy, other *rescueReport
+	for i := range reps {
+		r := &reps[i]
+		if len(r.Processes) != 1 || r.Processes[0].State != "dead" || len(r.Jobs) != 1 || r.Jobs[0].JID != jid {
+			t.Fatalf("rescue --wait %d = %+v, want %s dead and its job", i, r, w.identity)
+		}
+		if r.Jobs[0].Outcome == string(sidekiq.OutcomePushed) {
+			pushedBy = r
+		} else {
+			other = r
+		}
+	}
+	if pushedBy == nil || other == nil || pushedBy.RunID == other.RunID {
+		t.Fatalf("outcomes %q and %q (runs %q, %q), want one pushed and one already rescued by another run",
+			reps[0].Jobs[0].Outcome, reps[1].Jobs[0].Outcome, reps[0].RunID, reps[1].RunID)
+	}
+	if j := pushedBy.Jobs[0]; j.RescuedBy != pushedBy.RunID || j.RescuedAt.IsZero() {
+		t.Errorf("pushed job = %+v, want rescued by this run (%s)", j, pushedBy.RunID)
+	}
+	if j := other.Jobs[0]; j.Outcome != string(sidekiq.OutcomeAlreadyRescued) || j.RescuedBy != pushedBy.RunID || j.RescuedAt.Sub(pushedBy.Jobs[0].RescuedAt).Abs() > time.Millisecond ||
+		!strings.Contains(j.Reason, pushedBy.RunID) {
+		t.Errorf("other run's job = %+v, want already rescued by %s at %v", j, pushedBy.RunID, pushedBy.Jobs[0].RescuedAt)
 	}
 	queued, err := w.rdb.LRange(ctx, "queue:rescue", 0, -1).Result()
 	if err != nil || len(queued) != 1 || !strings.Contains(queued[0], jid) {
 		t.Fatalf("queue:rescue = %q (%v), want exactly the rescued job", queued, err)
 	}
 
-	code, out, errs = runCLI(t, w.env(), "rescue", staleArg, "--output", "json")
+	code, out, errs = runCLI(t, w.env(), "rescue", "--output", "json")
 	if code != 0 {
-		t.Fatalf("second rescue: exit %d, stderr %q", code, errs)
+		t.Fatalf("later rescue: exit %d, stderr %q", code, errs)
 	}
 	rep = rescueReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.Counts[string(sidekiq.OutcomePushed)] != 0 {
-		t.Errorf("second rescue pushed again: %+v", rep)
+		t.Errorf("later rescue pushed again: %+v", rep)
 	}
 	if n, _ := w.rdb.LLen(ctx, "queue:rescue").Result(); n != 1 {
-		t.Errorf("queue:rescue has %d jobs after a second rescue, want 1", n)
+		t.Errorf("queue:rescue has %d jobs after a later rescue, want 1", n)
 	}
 }

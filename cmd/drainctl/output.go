@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -100,50 +99,6 @@ func (u *ui) annotate(level, msg string) {
 	}
 	msg = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(msg)
 	fmt.Fprintf(u.stderr, "::%s::%s\n", level, msg)
-}
-
-// renderer writes one result in one format.
-type renderer func(w io.Writer, f format) error
-
-// emit writes the result to stdout in --output's format and to --report in its own.
-func (u *ui) emit(r renderer) error {
-	if err := r(u.stdout, u.out); err != nil {
-		return fmt.Errorf("write the result: %w", err)
-	}
-	if u.reportPath == "" {
-		return nil
-	}
-	var buf bytes.Buffer
-	if err := r(&buf, u.reportFormat); err != nil {
-		return fmt.Errorf("render report %s: %w", u.reportPath, err)
-	}
-	if err := os.WriteFile(u.reportPath, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
-
-// appendStepSummary appends Markdown to $GITHUB_STEP_SUMMARY when set.
-func (u *ui) appendStepSummary(r renderer) {
-	path := u.getenv(report.StepSummaryEnv)
-	if path == "" {
-		return
-	}
-	var buf bytes.Buffer
-	if err := r(&buf, formatMarkdown); err != nil {
-		u.warn("render the step summary: %v", err)
-		return
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err == nil {
-		_, err = f.Write(append(buf.Bytes(), '\n'))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		u.warn("append to $%s: %v", report.StepSummaryEnv, err)
-	}
 }
 
 // observer is the live progress of a drain.Runner (or of drain/quiet): report.Progress

@@ -80,13 +80,8 @@ func rescueFateOf(j sidekiq.JobRescue) (rescueFate, bool) {
 	return rescueFate{fate: JobLost, note: "not rescued: " + reason}, true
 }
 
-// runID names this run in the rescue markers it writes ("already rescued by run …"): the
-// lock owner's host and pid and the run's start.
+// runID names this run in the rescue markers it writes ("already rescued by run …").
 func (x *run) runID() string {
 	o := x.cfg.LockOwner
-	host := o.Host
-	if host == "" {
-		host = "drainctl"
-	}
-	return fmt.Sprintf("%s:%d:%s", host, o.PID, x.res.StartedAt.UTC().Format("20060102T150405Z"))
+	return RunID(o.Host, o.PID, x.res.StartedAt)
 }

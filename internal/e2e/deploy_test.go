@@ -416,3 +416,35 @@ func TestDeployInterruptThenRerun(t *testing.T) {
 		t.Errorf("jobs ran %v times, want once each (finished during the drains)", n)
 	}
 }
+
+// TestOrphanedTwiceAcrossDeploys: one job killed mid-run by two deploys in a row (a broken
+// signal path, each time on another worker) is rescued by both: the exactly-once key is one
+// death of one process running the job, not the jid. It runs a third time and finishes; it
+// is never lost.
+func TestOrphanedTwiceAcrossDeploys(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stack.Options{Tasks: 1, Concurrency: 1, BrokenSignalPath: true})
+	ctx := ctxFor(t, 3*time.Minute)
+	jid, err := s.EnqueueRerunLong(ctx, longJob, shortRerun, 2)
+	must(t, err)
+	for round := 1; round <= 2; round++ {
+		must(t, s.WaitBusy(ctx, 1))
+		p := run(t, s, deployArgs(s, "--drain-timeout", "1s")...)
+		r := p.report(t)
+		if p.code != 0 || r.Outcome != "succeeded" {
+			t.Fatalf("deploy %d: exit %d outcome %q (%s)", round, p.code, r.Outcome, r.Error)
+		}
+		if r.Jobs.Rescued != 1 || r.Jobs.Lost != 0 {
+			t.Fatalf("deploy %d: jobs %+v, want the job rescued by this run (not already rescued, not lost)", round, r.Jobs)
+		}
+	}
+	nothingLost(t, s, []string{jid})
+	if got := runs(t, s, []string{jid}); got[0] != 3 {
+		t.Errorf("the job ran %d times, want 3 (killed twice, then done)", got[0])
+	}
+	done, err := s.DoneCounts(ctxFor(t, 5*time.Second))
+	must(t, err)
+	if done[jid] != 1 {
+		t.Errorf("the job finished %d times, want once", done[jid])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go/logging"
 	"io"
 	"net/http"
 	"strings"
@@ -57,7 +58,9 @@ func New(ctx context.Context, opt Options) (*Client, error) {
 	if backoff <= 0 {
 		backoff = DefaultMaxBackoff
 	}
-	var loaders []func(*config.LoadOptions) error
+	// The SDK's own log lines (IMDS fallbacks and the like) are noise on a CLI's stderr: what
+	// matters comes back as an error this package words on one line.
+	loaders := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if opt.Region != "" {
 		loaders = append(loaders, config.WithRegion(opt.Region))
 	}

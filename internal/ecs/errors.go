@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -28,7 +29,21 @@ var (
 	// ErrUnsupported means the endpoint does not implement the operation (some third-party
 	// ECS implementations, older regions).
 	ErrUnsupported = errors.New("operation not supported by the endpoint")
+	// ErrNoCredentials means the SDK found no AWS credentials anywhere in its chain.
+	ErrNoCredentials = errors.New("no AWS credentials")
 )
+
+// noCredentialsMessage names the ways to provide credentials, instead of the SDK's chain dump.
+const noCredentialsMessage = "no AWS credentials found: set AWS_PROFILE (or --profile) for a shared config profile, " +
+	"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws sso login` for an SSO profile, or run where a task or instance role applies"
+
+// isNoCredentials reports whether err is the SDK failing to find credentials (no profile, no
+// environment variables, no role).
+func isNoCredentials(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "get credentials:") || strings.Contains(msg, "failed to refresh cached credentials") ||
+		strings.Contains(msg, "no EC2 IMDS role found") || strings.Contains(msg, "failed to retrieve credentials")
+}
 
 // AccessDeniedError reports the IAM action that was refused, so the message can name it.
 type AccessDeniedError struct {
@@ -151,6 +166,9 @@ func (c *Client) wrapAPIError(err error, op, resource string, ref ServiceRef) er
 	}
 	if isAccessDenied(err) {
 		return &AccessDeniedError{Action: "ecs:" + op, Resource: resource, Region: c.region, Err: err}
+	}
+	if isNoCredentials(err) {
+		return newKindError(ErrNoCredentials, err, "%s", noCredentialsMessage)
 	}
 	if isUnsupported(err) {
 		return newKindError(ErrUnsupported, err, "%s %s: the endpoint does not support %s", lowerOp(op), resource, op)

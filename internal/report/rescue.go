@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
@@ -17,10 +18,12 @@ import (
 type Rescue struct {
 	Schema string `json:"schema"`
 	// DocKind is "rescue".
-	DocKind   string          `json:"kind"`
-	At        time.Time       `json:"at"`
-	Redis     string          `json:"redis_url"`
-	DryRun    bool            `json:"dry_run"`
+	DocKind string    `json:"kind"`
+	At      time.Time `json:"at"`
+	Redis   string    `json:"redis_url"`
+	DryRun  bool      `json:"dry_run"`
+	// RunID names this run in the rescue markers it wrote ("already rescued by run …").
+	RunID     string          `json:"run_id,omitempty"`
 	Processes []RescueProcess `json:"processes"`
 	Jobs      []RescueJob     `json:"jobs"`
 	// Counts is the number of jobs per outcome (sidekiq.Outcome).
@@ -34,28 +37,58 @@ type RescueProcess struct {
 	Identity string    `json:"identity"`
 	Hostname string    `json:"hostname"`
 	LastBeat time.Time `json:"last_beat,omitzero"`
-	// State is dead (proven), suspected (stale beat, not proven), alive (it beat again),
-	// gone (left cleanly) or expired (dead before this run: its jobs are no longer visible).
+	// State is dead (proven by this run), not-yet-known-dead (stale beat, heartbeat hash
+	// still there: certain at CertainAt), alive (it beat again) or expired (dead before this
+	// run: its jobs are no longer visible).
 	State       string `json:"state"`
 	Evidence    string `json:"evidence,omitempty"`
 	JobsVisible int    `json:"jobs_visible"`
+	// CertainAt is when a not-yet-known-dead process's death becomes certain.
+	CertainAt time.Time `json:"certain_at,omitzero"`
 }
 
 // RescueJob is one job of a dead process and its outcome.
 type RescueJob struct {
-	JID     string          `json:"jid"`
-	Class   string          `json:"class"`
-	Queue   string          `json:"queue"`
-	Process string          `json:"process"`
-	Outcome string          `json:"outcome"`
-	Reason  string          `json:"reason,omitempty"`
-	Args    json.RawMessage `json:"args,omitempty"`
+	JID     string `json:"jid"`
+	Class   string `json:"class"`
+	Queue   string `json:"queue"`
+	Process string `json:"process"`
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	// RescuedBy and RescuedAt name the run that pushed the job back from this death, and
+	// when (this run for pushed, another for already-rescued).
+	RescuedBy string          `json:"rescued_by,omitempty"`
+	RescuedAt time.Time       `json:"rescued_at,omitzero"`
+	Args      json.RawMessage `json:"args,omitempty"`
 }
 
 // NewRescue is an empty rescue document of a run at at on redis (a redacted URL).
 func NewRescue(at time.Time, redis string, dryRun bool) *Rescue {
 	return &Rescue{Schema: Schema, DocKind: "rescue", At: at, Redis: redis, DryRun: dryRun,
 		Processes: []RescueProcess{}, Jobs: []RescueJob{}, Counts: map[string]int{}}
+}
+
+// FromRescue is the document of a drain.RescueDead run on redis (a redacted URL); job
+// arguments are kept only with showArgs.
+func FromRescue(run drain.RescueRun, redis string, showArgs bool) *Rescue {
+	rep := NewRescue(run.At, redis, run.DryRun)
+	rep.RunID = run.RunID
+	for _, p := range run.Processes {
+		rep.Processes = append(rep.Processes, RescueProcess{Identity: p.Process.Identity, Hostname: p.Process.Hostname, LastBeat: p.Process.Beat,
+			State: string(p.State), Evidence: p.Evidence, JobsVisible: len(p.Process.Jobs), CertainAt: p.CertainAt})
+	}
+	for _, jr := range run.Jobs {
+		rj := RescueJob{JID: jr.Job.JID, Class: jr.Job.Class, Queue: jr.Job.Queue, Process: jr.Job.Process, Outcome: string(jr.Outcome),
+			Reason: jr.Reason, RescuedBy: jr.RescuedBy, RescuedAt: jr.RescuedAt}
+		if showArgs {
+			rj.Args = jr.Job.Args
+		}
+		rep.Jobs = append(rep.Jobs, rj)
+		rep.Counts[string(jr.Outcome)]++
+	}
+	rep.Notes = append(rep.Notes, run.Notes...)
+	rep.Warnings = append(rep.Warnings, run.Warnings...)
+	return rep
 }
 
 // Kind is "rescue".
@@ -70,7 +103,7 @@ func (rep *Rescue) writeText(w io.Writer, _ Options) error {
 	fmt.Fprintf(&b, "%s: %s (redis %s)\n", title, rep.summary(), rep.Redis)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	if len(rep.Processes) > 0 {
-		fmt.Fprintln(&b, "\nProcesses without a heartbeat:")
+		fmt.Fprintln(&b, "\nProcesses without a fresh heartbeat:")
 		fmt.Fprintln(tw, "  IDENTITY\tSTATE\tLAST BEAT\tJOBS SEEN\tEVIDENCE")
 		for _, p := range rep.Processes {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\n", p.Identity, p.State, fmtTime(p.LastBeat), p.JobsVisible, orDash(p.Evidence))
@@ -119,14 +152,29 @@ func (rep *Rescue) writeMarkdown(w io.Writer, _ Options) error {
 	return err
 }
 
-// summary is the one-line outcome: how many processes, how many jobs per outcome.
+// summary is the one-line outcome: how many processes in which state, how many jobs per
+// outcome.
 func (rep *Rescue) summary() string {
 	if len(rep.Processes) == 0 {
 		return "no dead process found"
 	}
+	states := map[string]int{}
+	for _, p := range rep.Processes {
+		states[p.State]++
+	}
+	var procs []string
+	for _, st := range []drain.RescueState{drain.RescueProven, drain.RescueExpired, drain.RescueNotYetKnown, drain.RescueAlive} {
+		if n := states[string(st)]; n > 0 {
+			procs = append(procs, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(procs) == 0 { // documents of older versions (suspected, gone)
+		procs = append(procs, fmt.Sprintf("%d", len(rep.Processes)))
+	}
 	var parts []string
 	for _, k := range []sidekiq.Outcome{sidekiq.OutcomePushed, sidekiq.OutcomeWouldPush, sidekiq.OutcomeAlreadyRescued, sidekiq.OutcomeQueued,
-		sidekiq.OutcomeScheduled, sidekiq.OutcomeRetry, sidekiq.OutcomeRunning, sidekiq.OutcomeSuperFetch, sidekiq.OutcomeInvalid, sidekiq.OutcomeError} {
+		sidekiq.OutcomeScheduled, sidekiq.OutcomeRetry, sidekiq.OutcomeRunning, sidekiq.OutcomeSuperFetch, drain.OutcomeNotYetDead,
+		sidekiq.OutcomeUnknownVersion, sidekiq.OutcomeInvalid, sidekiq.OutcomeError} {
 		if n := rep.Counts[string(k)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, k))
 		}
@@ -134,5 +182,5 @@ func (rep *Rescue) summary() string {
 	if len(parts) == 0 {
 		parts = append(parts, "no job to requeue")
 	}
-	return fmt.Sprintf("%d process(es) without a heartbeat; jobs: %s", len(rep.Processes), strings.Join(parts, ", "))
+	return fmt.Sprintf("processes without a fresh heartbeat: %s; jobs: %s", strings.Join(procs, ", "), strings.Join(parts, ", "))
 }

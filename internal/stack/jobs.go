@@ -47,6 +47,16 @@ func (s *Stack) EnqueueRerun(ctx context.Context, n int, first, again float64) (
 	return jids, nil
 }
 
+// EnqueueRerunLong pushes one RerunJob that sleeps first seconds on each of its first
+// longRuns runs and again seconds after: a job that can be orphaned more than once.
+func (s *Stack) EnqueueRerunLong(ctx context.Context, first, again float64, longRuns int) (string, error) {
+	jid, err := testenv.Enqueue(ctx, s.RDB, "", "default", "RerunJob", first, again, "long", longRuns)
+	if err != nil {
+		return "", fmt.Errorf("enqueue a long job: %w", err)
+	}
+	return jid, nil
+}
+
 // Runs returns how many times the RerunJob jid has started.
 func (s *Stack) Runs(ctx context.Context, jid string) (int, error) {
 	n, err := s.RDB.Get(ctx, "drainctl:test:runs:"+jid).Int()
