@@ -104,7 +104,7 @@ func newApp(stdout, stderr io.Writer, getenv env) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		HideVersion:          true,
-		EnableBashCompletion: false,
+		EnableBashCompletion: true,
 		// Exit codes are mapped in one place (exit.go); urfave/cli must not call os.Exit.
 		ExitErrHandler:        func(*cli.Context, error) {},
 		CustomAppHelpTemplate: cli.AppHelpTemplate + "\n" + exitcode.Help() + "\n",
@@ -191,6 +191,8 @@ func commands(getenv env) []*cli.Command {
 		rescueCommand(getenv),
 		checkCommand(getenv),
 		unlockCommand(getenv),
+		completionCommand(),
+		manCommand(),
 		versionCommand(),
 	}
 }

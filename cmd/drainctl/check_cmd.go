@@ -30,7 +30,12 @@ recently stopped tasks (a Sidekiq container that exited 137 was killed after sto
 with --redis-url, the Sidekiq processes that vanished without removing themselves.
 
 Exit 0 when no error-level finding, 7 when there are errors (or warnings with --strict),
-2 for bad input.`,
+2 for bad input.
+
+EXAMPLES:
+   drainctl check --task-definition-file taskdef.json --entrypoint-file docker/entrypoint.sh
+   aws ecs describe-task-definition --task-definition worker | drainctl check --task-definition-file -
+   drainctl check --cluster prod --service worker --redis-url "$REDIS_URL"`,
 		Flags: flags(ecsFlags(), redisFlags(), outputFlags(), []cli.Flag{
 			sliceFlag("task-definition-file", "task definition JSON file, - for stdin"),
 			sliceFlag("entrypoint-file", "entry point script the image runs"),

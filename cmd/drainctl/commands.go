@@ -21,7 +21,12 @@ The preflight also runs drainctl check's signal-path checks on the service's cur
 definition and prints the error and warning findings; with --strict any of them (and any other
 preflight warning) refuses the run with exit 2 before anything is changed.
 
---dry-run performs every read and check and changes nothing.`,
+--dry-run performs every read and check and changes nothing.
+
+EXAMPLES:
+   drainctl deploy --cluster prod --service worker --dry-run
+   drainctl deploy --cluster prod --service worker --task-definition worker:42 --report deploy.md
+   drainctl deploy --cluster prod --service worker --service mailer --strategy drain-first --drain-timeout 15m`,
 		Flags: flags(redisFlags(), ecsFlags(), selectionFlags(), outputFlags(), []cli.Flag{
 			durFlag("drain-timeout", drain.DefaultDrainTimeout, "how long to wait for in-flight jobs after quiet"),
 			strFlag("on-timeout", "deploy", "when jobs outlast --drain-timeout: deploy (continue: Sidekiq's shutdown requeues them), stop (TERM through Redis first) or fail (exit 3, processes left quiet)"),
@@ -49,7 +54,11 @@ func drainCommand(getenv env) *cli.Command {
 process fetches nothing new until it restarts. drain waits for every selected process to
 acknowledge, then for its jobs to finish, bounded by --drain-timeout. Then, by --on-timeout:
 fail (default) exits 3 and lists the processes left quiet; stop sends TERM through Redis so
-Sidekiq requeues the unfinished jobs and exits, and waits up to --exit-timeout for them to leave.`,
+Sidekiq requeues the unfinished jobs and exits, and waits up to --exit-timeout for them to leave.
+
+EXAMPLES:
+   drainctl drain --hostname '^ip-10-0-1-' --drain-timeout 5m
+   drainctl drain --tag worker --on-timeout stop`,
 		Flags: flags(redisFlags(), selectionFlags(), outputFlags(), []cli.Flag{
 			durFlag("drain-timeout", drain.DefaultDrainTimeout, "how long to wait for in-flight jobs after quiet"),
 			strFlag("on-timeout", "fail", "when jobs outlast --drain-timeout: fail (exit 3, processes left quiet) or stop (TERM through Redis: Sidekiq requeues and exits)"),
@@ -68,7 +77,11 @@ func quietCommand(getenv env) *cli.Command {
 		UsageText: "drainctl quiet (--tag T | --hostname RE | --queue Q | --identity ID | --label L | --all) [--no-wait] [flags]",
 		Description: `Quiet cannot be undone: a quiet process fetches nothing new until it restarts. A process
 reads the signal at its next heartbeat and shows it at the one after (about 10 s on Sidekiq 6,
-20 s on 7). --no-wait returns once the signals are sent.`,
+20 s on 7). --no-wait returns once the signals are sent.
+
+EXAMPLES:
+   drainctl quiet --identity ip-10-0-1-23:7:a1b2c3d4e5f6
+   drainctl quiet --all --no-wait`,
 		Flags: flags(redisFlags(), selectionFlags(), outputFlags(), []cli.Flag{
 			boolFlag("no-wait", false, "return once the signals are sent, without waiting for the acknowledgement"),
 			durFlag("poll-interval", time.Second, "time between polls of Redis"),

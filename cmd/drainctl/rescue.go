@@ -35,7 +35,11 @@ no longer visible anywhere in Redis; rescue lists such processes as expired. Run
 promptly (drainctl deploy watches its own processes and rescues them itself).
 
 --dry-run lists the candidates and the jobs that would be requeued, without waiting and
-without writing.`
+without writing.
+
+EXAMPLES:
+   drainctl rescue --dry-run
+   drainctl rescue --wait 90s --cluster prod --service worker`
 
 func rescueCommand(getenv env) *cli.Command {
 	return &cli.Command{
