@@ -20,30 +20,13 @@ import (
 )
 
 // t0 is the fake clock's start.
-var t0 = time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)
+var t0 = testenv.ClockStart
 
-// fakeClock never sleeps: After advances the time by d and fires at once.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// fakeClock never sleeps: After advances the time by d and fires at once (testenv's one fake
+// clock).
+type fakeClock = testenv.FakeClock
 
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.now
-	return ch
-}
+func newClock() *fakeClock { return testenv.NewFakeClock() }
 
 // calls records every call of the fakes made with a live context, in order, as "name args".
 // A call made with a cancelled context is not recorded and fails as the real one would.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,35 +16,10 @@ import (
 	"github.com/drainctl/drainctl/internal/testenv"
 )
 
-// fakeClock is the watcher's clock in unit tests: After advances it and fires at once, so
-// Until never sleeps.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the watcher's clock in unit tests (testenv's one fake clock).
+type fakeClock = testenv.FakeClock
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 25, 4, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.Add(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
-}
+func newFakeClock() *fakeClock { return testenv.NewFakeClock() }
 
 // handBeat writes one heartbeat of identity as Sidekiq does (6.4.1 layout without version,
 // 7.x layout with it): the work hash in one MULTI, then the registry and heartbeat hash in
