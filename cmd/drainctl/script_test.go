@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,8 +41,15 @@ func TestScripts(t *testing.T) {
 		Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:1", Command: []string{"bundle", "exec", "sidekiq"}, StopTimeout: &stop}}}); err != nil {
 		t.Fatal(err)
 	}
+	badTD, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "badfam", RequiresCompatibilities: []string{"FARGATE"},
+		Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:1", Command: []string{"bundle", "exec", "sidekiq", "-t", "3"}, StopTimeout: &stop}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	breaker := &ecssim.CircuitBreaker{Enable: true, Rollback: true}
 	for _, spec := range []ecssim.ServiceSpec{
+		{Cluster: "prod", Name: "ov", TaskDefinition: td, DesiredCount: 1, CircuitBreaker: breaker},
+		{Cluster: "prod", Name: "bad", TaskDefinition: badTD, DesiredCount: 1, CircuitBreaker: breaker},
 		{Cluster: "prod", Name: "worker", TaskDefinition: td, DesiredCount: 1, CircuitBreaker: breaker},
 		{Cluster: "prod", Name: "locked", TaskDefinition: td, DesiredCount: 1, CircuitBreaker: breaker},
 		{Cluster: "prod", Name: "legacy", TaskDefinition: td, DesiredCount: 1, DeploymentController: "CODE_DEPLOY"},
@@ -96,22 +104,53 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("hold-lock: %v", err)
 				}
 			},
-			// sidekiq-beat HOST: an idle Sidekiq 7 process on HOST heartbeats, as Sidekiq writes it.
+			// sidekiq-beat HOST [VERSION]: an idle Sidekiq process (7.3.2 unless told) on HOST
+			// heartbeats once, as Sidekiq writes it; it never acknowledges a signal.
 			"sidekiq-beat": func(ts *testscript.TestScript, neg bool, args []string) {
-				host := args[0]
-				id := host + ":1:0123456789ab"
-				info := fmt.Sprintf(`{"hostname":%q,"started_at":%d,"pid":1,"tag":"app","concurrency":5,"queues":["default"],"weights":[{"default":0}],"labels":[],"identity":%q,"version":"7.3.2","embedded":false}`,
-					host, time.Now().Unix(), id)
-				ctx := context.Background()
-				_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-					p.SAdd(ctx, "processes", id)
-					p.HSet(ctx, id, "info", info, "busy", 0, "beat", fmt.Sprintf("%.3f", float64(time.Now().UnixMilli())/1000), "quiet", "false", "rss", 0, "rtt_us", 0)
-					p.Expire(ctx, id, time.Minute)
-					return nil
-				})
-				if err != nil {
-					ts.Fatalf("sidekiq-beat: %v", err)
+				beat(ts, rdb, args...)
+			},
+			// task-process SERVICE: a Sidekiq process heartbeats from the service's running task
+			// (its hostname is the task's ip-a-b-c-d), so the default selection holds it.
+			"task-process": func(ts *testscript.TestScript, neg bool, args []string) {
+				deadline := time.Now().Add(20 * time.Second)
+				for {
+					for _, ti := range sim.Tasks("prod", args[0]) {
+						if ti.LastStatus == "RUNNING" && ti.PrivateIPv4 != "" {
+							beat(ts, rdb, "ip-"+strings.ReplaceAll(ti.PrivateIPv4, ".", "-"))
+							return
+						}
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("task-process: no running task of %s", args[0])
+					}
+					time.Sleep(50 * time.Millisecond)
 				}
+			},
+			// fail-revision: registers badfam's next revision, whose tasks fail to start, as $BAD_TD.
+			"fail-revision": func(ts *testscript.TestScript, neg bool, args []string) {
+				arn, err := sim.RegisterTaskDefinition(ecssim.TaskDefinition{Family: "badfam", RequiresCompatibilities: []string{"FARGATE"},
+					Containers: []ecssim.Container{{Name: "sidekiq", Image: "app:2", Command: []string{"bundle", "exec", "sidekiq", "-t", "3"}, StopTimeout: &stop}}})
+				if err != nil {
+					ts.Fatalf("fail-revision: %v", err)
+				}
+				sim.FailTaskStarts(arn, true)
+				ts.Setenv("BAD_TD", arn)
+			},
+			// no-protection SERVICE: fails when a task of the service is scale-in protected.
+			"no-protection": func(ts *testscript.TestScript, neg bool, args []string) {
+				for _, ti := range sim.Tasks("prod", args[0]) {
+					if ti.Protected {
+						ts.Fatalf("task %s of %s is still protected", ti.ID, args[0])
+					}
+				}
+			},
+			// sleep DURATION: let a background drainctl get going.
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(args[0])
+				if err != nil {
+					ts.Fatalf("sleep: %v", err)
+				}
+				time.Sleep(d)
 			},
 			// redis-sadd KEY MEMBER: add to a set (a foreign namespace's Sidekiq process set).
 			"redis-sadd": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -121,4 +160,26 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// beat writes one heartbeat of an idle Sidekiq process on host (identity host:1:0123456789ab)
+// as Sidekiq does: registry, heartbeat hash, TTL.
+func beat(ts *testscript.TestScript, rdb *redis.Client, args ...string) {
+	host, version := args[0], "7.3.2"
+	if len(args) > 1 {
+		version = args[1]
+	}
+	id := host + ":1:0123456789ab"
+	info := fmt.Sprintf(`{"hostname":%q,"started_at":%d,"pid":1,"tag":"app","concurrency":5,"queues":["default"],"weights":[{"default":0}],"labels":[],"identity":%q,"version":%q,"embedded":false}`,
+		host, time.Now().Unix(), id, version)
+	ctx := context.Background()
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, "processes", id)
+		p.HSet(ctx, id, "info", info, "busy", 0, "beat", fmt.Sprintf("%.3f", float64(time.Now().UnixMilli())/1000), "quiet", "false", "rss", 0, "rtt_us", 0)
+		p.Expire(ctx, id, time.Minute)
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("beat: %v", err)
+	}
 }
