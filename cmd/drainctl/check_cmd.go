@@ -12,7 +12,6 @@ import (
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/report"
-	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
 )
 
@@ -164,87 +163,35 @@ func runCheck(c *cli.Context, getenv env) error {
 	return nil
 }
 
-// liveInputs reads the services' current task definitions, deployment configurations and
-// stopped tasks, and (with a Redis URL) the processes that vanished.
+// liveInputs wires `check --cluster --service`: the ECS client, the fleet when a Redis URL is
+// given, and internal/drain's reading of the live evidence.
 func liveInputs(c *cli.Context, o opts, u *ui, refs []ecs.ServiceRef, container string, scripts []check.ScriptFile, launchType string) ([]check.Input, error) {
 	ctx := c.Context
 	ec, err := openECS(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	states, derr := ec.Describe(ctx, refs)
-	if derr != nil {
-		return nil, ecsErr(derr)
-	}
-	var snap *sidekiq.Snapshot
+	opt := drain.LiveCheckOptions{Container: container, Scripts: scripts, LaunchType: launchType}
 	if ro, err := o.redisOptions(); err == nil {
 		cl, err := openRedis(ctx, ro, false)
 		if err != nil {
 			return nil, err
 		}
 		defer cl.Close()
-		if snap, err = snapshot(ctx, cl, ro); err != nil {
+		if opt.Fleet, err = snapshot(ctx, cl, ro); err != nil {
 			return nil, err
 		}
 	}
-	var inputs []check.Input
-	for _, st := range states {
-		td, err := ec.TaskDefinition(ctx, st.TaskDefinition)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: read its task definition %s: %w", st.Ref, st.TaskDefinition, err)
-		}
-		in := drain.CheckInput(td, st)
-		in.Container, in.EntrypointScripts = container, scripts
-		if launchType != "" {
-			in.LaunchType = launchType
-		}
-		// The container the checks settle on names the exit code that matters.
-		first, err := check.Run(in)
-		if err != nil {
-			return nil, &exitError{code: exitUsage, err: err, hint: "name the Sidekiq container with --container"}
-		}
-		name := container
-		if name == "" && len(first.Targets) > 0 {
-			name = first.Targets[0].Container
-		}
-		live := &check.Live{}
-		var all []ecs.Task
-		stopped, err := ec.Tasks(ctx, st.Ref, "STOPPED")
-		if err != nil {
-			u.warn("list stopped tasks of %s: %v", st.Ref, err)
-		}
-		all = append(all, stopped...)
-		for _, t := range stopped {
-			for _, ct := range t.Containers {
-				if ct.Name != name {
-					continue
-				}
-				stt := check.StoppedTask{TaskID: t.ID, Container: ct.Name, StopCode: t.StopCode, Reason: ct.Reason}
-				if ct.ExitCode != nil {
-					v := int(*ct.ExitCode)
-					stt.ExitCode = &v
-				}
-				live.StoppedTasks = append(live.StoppedTasks, stt)
-			}
-		}
-		if snap != nil {
-			running, err := ec.Tasks(ctx, st.Ref, "RUNNING")
-			if err != nil {
-				u.warn("list running tasks of %s: %v", st.Ref, err)
-			}
-			all = append(all, running...)
-			for _, p := range snap.Processes {
-				if p.HashExists {
-					continue
-				}
-				if _, ok := drain.MatchTask(p, all); ok {
-					live.VanishedProcesses++
-					live.Vanished = append(live.Vanished, p.Identity)
-				}
-			}
-		}
-		in.Live = live
-		inputs = append(inputs, in)
+	inputs, warnings, err := drain.LiveCheckInputs(ctx, ec, refs, opt)
+	for _, w := range warnings {
+		u.warn("%s", w)
+	}
+	var noContainer *drain.NoContainerError
+	switch {
+	case errors.As(err, &noContainer):
+		return nil, &exitError{code: exitUsage, err: err, hint: "name the Sidekiq container with --container"}
+	case err != nil:
+		return nil, ecsErr(err)
 	}
 	return inputs, nil
 }
