@@ -190,26 +190,52 @@ func AppendStatusProcess(b []byte, p *StatusProcess) []byte {
 // AppendStatusJob appends j as an element of the document's jobs, preceded by a comma,
 // indented as Write indents it.
 func AppendStatusJob(b []byte, j *StatusJob) []byte {
-	b = append(b, ",\n    {\n      \"class\": "...)
+	var c [256]byte
+	return ExpandStatusJob(b, AppendStatusJobCompact(c[:0], j))
+}
+
+// AppendStatusJobCompact appends j in a compact form for a job that must be kept until the
+// jobs are sorted: its encoded values separated by NUL bytes (never part of encoded JSON),
+// about half the size of AppendStatusJob's element. ExpandStatusJob turns it into the element.
+func AppendStatusJobCompact(b []byte, j *StatusJob) []byte {
 	b = appendJSONString(b, j.Class)
-	b = append(b, ",\n      \"queue\": "...)
+	b = append(b, 0)
 	b = appendJSONString(b, j.Queue)
-	b = append(b, ",\n      \"jid\": "...)
+	b = append(b, 0)
 	b = appendJSONString(b, j.JID)
-	b = append(b, ",\n      \"process\": "...)
+	b = append(b, 0)
 	b = appendJSONString(b, j.Process)
-	b = append(b, ",\n      \"run_at\": "...)
+	b = append(b, 0)
 	b = appendJSONTime(b, j.RunAt)
-	b = append(b, ",\n      \"running_seconds\": "...)
+	b = append(b, 0)
 	b = appendJSONFloat(b, j.Running)
 	if len(j.Args) > 0 {
-		b = append(b, ",\n      \"args\": "...)
+		b = append(b, 0)
 		var c, ind bytes.Buffer
 		if json.Compact(&c, j.Args) == nil && json.Indent(&ind, c.Bytes(), "      ", "  ") == nil {
 			b = append(b, ind.Bytes()...)
 		} else {
 			b = append(b, "null"...) // not JSON: Write fails on it; never produced by the decoder
 		}
+	}
+	return b
+}
+
+// jobKeys are the members of a job element before each value of the compact form.
+var jobKeys = [...]string{",\n    {\n      \"class\": ", ",\n      \"queue\": ", ",\n      \"jid\": ", ",\n      \"process\": ",
+	",\n      \"run_at\": ", ",\n      \"running_seconds\": ", ",\n      \"args\": "}
+
+// ExpandStatusJob appends the element AppendStatusJob makes from the compact form c.
+func ExpandStatusJob(b, c []byte) []byte {
+	for k := 0; k < len(jobKeys); k++ {
+		b = append(b, jobKeys[k]...)
+		i := bytes.IndexByte(c, 0)
+		if i < 0 {
+			b = append(b, c...)
+			break
+		}
+		b = append(b, c[:i]...)
+		c = c[i+1:]
 	}
 	return append(b, "\n    }"...)
 }

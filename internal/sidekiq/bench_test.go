@@ -118,3 +118,117 @@ func BenchmarkQuietAll(b *testing.B) {
 		b.Fatalf("no TSTP pushed to %v", ids)
 	}
 }
+
+// BenchmarkScan reads the whole fleet as `drainctl status --output json` does: FleetIDs, then
+// Scan in chunks of DefaultScanChunk processes, every heartbeat and job decoded (work here
+// only counts the jobs). Compare BenchmarkSnapshot, which reads it all in one pipeline.
+func BenchmarkScan(b *testing.B) {
+	c := benchFleet(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ids, super, err := c.FleetIDs(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		procs, jobs := 0, 0
+		err = Scan(ctx, c, ids, super, ScanOptions{}, func(ps []Process) [2]int {
+			n := 0
+			for _, p := range ps {
+				n += len(p.Jobs)
+			}
+			return [2]int{len(ps), n}
+		}, func(r [2]int) error {
+			procs += r[0]
+			jobs += r[1]
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if procs != benchProcesses || jobs != benchProcesses*benchJobs {
+			b.Fatalf("scan read %d processes, %d jobs", procs, jobs)
+		}
+	}
+	b.StopTimer()
+	reportMemory(b)
+}
+
+// TestBenchFill writes the benchmark fleet into DRAINCTL_BENCH_REDIS_URL (flushed!) when
+// DRAINCTL_BENCH_FILL=1, and does nothing otherwise: scripts/bench.sh refills the fleet
+// with it before each whole-process run, so every heartbeat is fresh (drainctl's preflight
+// refuses processes whose last beat is older than 30 s).
+func TestBenchFill(t *testing.T) {
+	url := os.Getenv("DRAINCTL_BENCH_REDIS_URL")
+	if os.Getenv("DRAINCTL_BENCH_FILL") != "1" || url == "" {
+		t.Skip("set DRAINCTL_BENCH_FILL=1 and DRAINCTL_BENCH_REDIS_URL")
+	}
+	ctx := context.Background()
+	o, err := ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rdb, ok := c.rdb.(*redis.Client)
+	if !ok {
+		t.Fatalf("needs a plain Redis, not %T", c.rdb)
+	}
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fakeFleet(ctx, rdb, "", benchProcesses, benchJobs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkWatchPoll is one poll of drainctl's wait and exits phases at 10,000 processes:
+// Watcher.Poll of the whole fleet (one SnapshotOf pipeline: SISMEMBER processes, HGETALL
+// <id>, <id>:workers and <id>:work per process), every job decoded, the states concluded.
+// The watcher is seeded from a Snapshot outside the timer, as drain seeds it at preflight.
+func BenchmarkWatchPoll(b *testing.B) {
+	c := benchFleet(b)
+	ctx := context.Background()
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := c.NewWatcher(snap.Processes)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		obs, err := w.Poll(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(obs) != benchProcesses || len(obs[benchProcesses-1].Jobs) != benchJobs {
+			b.Fatalf("poll observed %d processes", len(obs))
+		}
+	}
+	b.StopTimer()
+	reportMemory(b)
+}
+
+// BenchmarkQuiet is Quiet's signal step alone at 10,000 processes: one pipeline of
+// `MULTI; LPUSH <id>-signals TSTP; EXPIRE <id>-signals 60; EXEC` per process.
+func BenchmarkQuiet(b *testing.B) {
+	c := benchFleet(b)
+	ctx := context.Background()
+	ids, _, err := c.FleetIDs(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Quiet(ctx, ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	reportMemory(b)
+}
