@@ -193,6 +193,21 @@ func newFakeFleet(c *calls, clock *fakeClock) *fakeFleet {
 	return &fakeFleet{calls: c, clock: clock, locker: newLockClient(c)}
 }
 
+// Processes is Snapshot without the jobs.
+func (f *fakeFleet) Processes(ctx context.Context) (*sidekiq.Snapshot, error) {
+	snap, err := f.Snapshot(ctx)
+	if err != nil || snap == nil {
+		return snap, err
+	}
+	out := *snap
+	out.Processes = append([]sidekiq.Process(nil), snap.Processes...)
+	for i := range out.Processes {
+		out.Processes[i].Busy = len(out.Processes[i].Jobs)
+		out.Processes[i].Jobs = nil
+	}
+	return &out, nil
+}
+
 func (f *fakeFleet) Ping(ctx context.Context) error {
 	if err := f.calls.add(ctx, "Ping"); err != nil {
 		return err

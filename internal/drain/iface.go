@@ -16,6 +16,9 @@ type Fleet interface {
 	Ping(ctx context.Context) error
 	// Snapshot reads every process of the fleet with its in-flight jobs.
 	Snapshot(ctx context.Context) (*sidekiq.Snapshot, error)
+	// Processes reads every process's heartbeat without the in-flight jobs: all that a quiet
+	// without waiting needs.
+	Processes(ctx context.Context) (*sidekiq.Snapshot, error)
 	// SnapshotOf reads the given identities whether or not they are still listed; a process
 	// whose heartbeat hash expired comes back with HashExists false.
 	SnapshotOf(ctx context.Context, identities []string) (*sidekiq.Snapshot, error)

@@ -57,8 +57,13 @@ func (x *run) preflight(ctx context.Context) (err error) {
 			Message: fmt.Sprintf("redis: %v", err), Fix: "check --redis-url (host, port, password, db) and that Redis is reachable from here"})
 		return x.preflightVerdict()
 	}
-	x.count("redis.Snapshot")
-	snap, err := x.fleet.Snapshot(ctx)
+	// A quiet that does not wait needs the heartbeats only, never the jobs in flight.
+	read, readName := x.fleet.Snapshot, "redis.Snapshot"
+	if x.cfg.Strategy == StrategyQuietOnly && x.cfg.NoWait {
+		read, readName = x.fleet.Processes, "redis.Processes"
+	}
+	x.count(readName)
+	snap, err := read(ctx)
 	if err != nil {
 		x.addFinding(finding.Finding{Code: CodeRedis, Name: "redis-unreachable", Severity: finding.Error, Subject: x.cfg.RedisURL,
 			Message: fmt.Sprintf("read the sidekiq fleet: %v", err)})
@@ -480,8 +485,12 @@ func (x *run) selectProcesses(snap *sidekiq.Snapshot, allTasks [][]ecs.Task) err
 				Message: "not drained: " + why})
 			continue
 		}
+		busy := len(p.Jobs)
+		if p.Jobs == nil {
+			busy = p.Busy // heartbeats only (quiet --no-wait): Sidekiq's own count
+		}
 		pr := ProcessResult{Identity: p.Identity, Hostname: p.Hostname, Tag: p.Tag, Version: p.Version,
-			Queues: p.Queues, State: sidekiq.StateRunning, LastBeat: p.Beat, BusyAtQuiet: len(p.Jobs)}
+			Queues: p.Queues, State: sidekiq.StateRunning, LastBeat: p.Beat, BusyAtQuiet: busy}
 		if p.Quiet {
 			pr.State = sidekiq.StateQuiet
 			x.addFinding(finding.Finding{Code: CodeAlreadyQuiet, Name: "already-quiet", Severity: finding.Warning, Subject: p.Identity,

@@ -169,15 +169,17 @@ func TestLockKeepAlive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	l, err := c.AcquireLock(ctx, "k", owner("a"), 150*time.Millisecond)
+	// A TTL ten refreshes long: a loaded CI machine may delay a refresh by a few hundred
+	// milliseconds, never by a whole second.
+	l, err := c.AcquireLock(ctx, "k", owner("a"), time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := l.KeepAlive(ctx, 30*time.Millisecond)
-	// Three TTLs later the lock is still held thanks to the refreshes.
-	time.Sleep(450 * time.Millisecond)
+	errc := l.KeepAlive(ctx, 100*time.Millisecond)
+	// Two and a half TTLs later the lock is still held thanks to the refreshes.
+	time.Sleep(2500 * time.Millisecond)
 	if h, _ := c.LockHolder(ctx, "k"); h == nil || h.Owner != "a" {
-		t.Fatalf("holder after 3 TTLs of keep-alive = %+v, want a", h)
+		t.Fatalf("holder after 2.5 TTLs of keep-alive = %+v, want a", h)
 	}
 	// Someone deletes it: the keep-alive reports the loss and stops.
 	rdb.Del(ctx, "drainctl:lock:{k}")
