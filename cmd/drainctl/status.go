@@ -114,7 +114,8 @@ func statusServices(ctx context.Context, o opts, refs []ecs.ServiceRef, st *repo
 				warnings = append(warnings, f.Message)
 			}
 			ss := report.StatusService{Cluster: s.Ref.Cluster, Service: s.Ref.Service, Status: s.Status, TaskDefinition: s.TaskDefinition,
-				Desired: s.Desired, Running: s.Running, Pending: s.Pending, Controller: s.Controller, Warnings: warnings, Tasks: []report.StatusTask{}, Deployments: []report.StatusDeployment{}}
+				Desired: s.Desired, Running: s.Running, Pending: s.Pending, Controller: s.Controller, Warnings: warnings, Tasks: []report.StatusTask{}, Deployments: []report.StatusDeployment{},
+				Strategy: report.NewDeployStrategy(s.Strategy)}
 			for _, d := range s.Deployments {
 				ss.Deployments = append(ss.Deployments, report.StatusDeployment{ID: d.ID, Status: d.Status, RolloutState: d.RolloutState,
 					TaskDefinition: d.TaskDefinition, Desired: d.Desired, Running: d.Running, Pending: d.Pending, Failed: d.Failed, CreatedAt: d.CreatedAt})

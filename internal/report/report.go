@@ -434,6 +434,9 @@ func FromResult(res drain.Result, opts Options) Report {
 	return r
 }
 
+// NewDeployStrategy is the documents' view of a service's deployment strategy.
+func NewDeployStrategy(st ecs.DeploymentStrategy) DeployStrategy { return deployStrategy(st) }
+
 // deployStrategy is the report's view of a service's deployment strategy.
 func deployStrategy(st ecs.DeploymentStrategy) DeployStrategy {
 	d := DeployStrategy{Name: st.Name, BakeTime: secs(st.BakeTime), Alarms: st.Alarms, Hooks: []Hook{}}

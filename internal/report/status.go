@@ -64,17 +64,20 @@ type StatusQueue struct {
 
 // StatusService is one ECS service, its deployments and its running tasks.
 type StatusService struct {
-	Cluster        string             `json:"cluster"`
-	Service        string             `json:"service"`
-	Status         string             `json:"status"`
-	TaskDefinition string             `json:"task_definition"`
-	Desired        int32              `json:"desired"`
-	Running        int32              `json:"running"`
-	Pending        int32              `json:"pending"`
-	Controller     string             `json:"deployment_controller"`
-	Deployments    []StatusDeployment `json:"deployments"`
-	Tasks          []StatusTask       `json:"tasks"`
-	Warnings       []string           `json:"warnings,omitempty"`
+	Cluster        string `json:"cluster"`
+	Service        string `json:"service"`
+	Status         string `json:"status"`
+	TaskDefinition string `json:"task_definition"`
+	Desired        int32  `json:"desired"`
+	Running        int32  `json:"running"`
+	Pending        int32  `json:"pending"`
+	Controller     string `json:"deployment_controller"`
+	// Strategy is how the service deploys: ROLLING, BLUE_GREEN, LINEAR or CANARY, with its bake
+	// time, lifecycle hooks and early success criteria.
+	Strategy    DeployStrategy     `json:"strategy"`
+	Deployments []StatusDeployment `json:"deployments"`
+	Tasks       []StatusTask       `json:"tasks"`
+	Warnings    []string           `json:"warnings,omitempty"`
 }
 
 // StatusDeployment is one deployment of an ECS service.
@@ -169,6 +172,9 @@ func (st *Status) writeText(w io.Writer, _ Options) error {
 	for _, s := range st.Services {
 		fmt.Fprintf(&b, "\nECS service %s/%s: %s, %s, desired %d, running %d, pending %d (%s)\n", shortARN(s.Cluster), shortARN(s.Service),
 			s.Status, shortARN(s.TaskDefinition), s.Desired, s.Running, s.Pending, orDash(s.Controller))
+		if st := strategyText(s.Strategy); st != "" {
+			fmt.Fprintf(&b, "  deploys %s\n", st)
+		}
 		fmt.Fprintln(tw, "  DEPLOYMENT\tSTATUS\tROLLOUT\tTASK DEFINITION\tRUNNING/DESIRED\tCREATED")
 		for _, d := range s.Deployments {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d/%d\t%s\n", d.ID, d.Status, orDash(d.RolloutState), shortARN(d.TaskDefinition), d.Running, d.Desired, fmtTime(d.CreatedAt))
@@ -229,6 +235,9 @@ func (st *Status) writeMarkdown(w io.Writer, _ Options) error {
 	for _, s := range st.Services {
 		fmt.Fprintf(&b, "\n#### ECS service `%s/%s`\n\n%s, `%s`, desired %d, running %d, pending %d, controller %s\n", shortARN(s.Cluster), shortARN(s.Service),
 			s.Status, shortARN(s.TaskDefinition), s.Desired, s.Running, s.Pending, orDash(s.Controller))
+		if st := strategyText(s.Strategy); st != "" {
+			fmt.Fprintf(&b, "\nDeploys %s.\n", st)
+		}
 		fmt.Fprintln(&b, "\n| Deployment | Status | Rollout | Task definition | Running/desired |\n|---|---|---|---|---|")
 		for _, d := range s.Deployments {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` | %d/%d |\n", d.ID, d.Status, fleetCell(d.RolloutState), shortARN(d.TaskDefinition), d.Running, d.Desired)

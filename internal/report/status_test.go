@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/drainctl/drainctl/internal/ecs"
 	"testing"
 	"time"
 )
@@ -31,6 +32,8 @@ func sampleStatus() *Status {
 	st.Queues = []StatusQueue{{Name: "critical", Size: 0}, {Name: "default", Size: 120, Latency: 12.5}}
 	st.Services = []StatusService{{Cluster: "prod", Service: "worker", Status: "ACTIVE",
 		TaskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:7", Desired: 2, Running: 2, Controller: "ECS",
+		Strategy: NewDeployStrategy(ecs.DeploymentStrategy{Name: "BLUE_GREEN", BakeTime: 10 * time.Minute,
+			Hooks: []ecs.LifecycleHook{{Type: "PAUSE", Stages: []string{"POST_SCALE_UP"}, Timeout: 30 * time.Minute, TimeoutAction: "ROLLBACK"}}}),
 		Deployments: []StatusDeployment{{ID: "ecs-svc/1234567890123456789", Status: "PRIMARY", RolloutState: "COMPLETED",
 			TaskDefinition: "arn:aws:ecs:us-east-1:123456789012:task-definition/worker:7", Desired: 2, Running: 2, CreatedAt: at.Add(-time.Hour)}},
 		Tasks: []StatusTask{{ID: "0f3c9a1e5d7b4c2a9e8f7d6c5b4a3921", ARN: "arn:aws:ecs:us-east-1:123456789012:task/prod/0f3c9a1e5d7b4c2a9e8f7d6c5b4a3921",
