@@ -144,6 +144,43 @@ func TestScripts(t *testing.T) {
 					}
 				}
 			},
+			// interrupted CODE AFTER args...: run drainctl, send it SIGINT after AFTER, and require
+			// exit code CODE; stdout and stderr are kept for the next assertions.
+			"interrupted": func(ts *testscript.TestScript, neg bool, args []string) {
+				want, err := strconv.Atoi(args[0])
+				if err != nil {
+					ts.Fatalf("interrupted: %v", err)
+				}
+				after, err := time.ParseDuration(args[1])
+				if err != nil {
+					ts.Fatalf("interrupted: %v", err)
+				}
+				cmd := exec.Command("drainctl", args[2:]...)
+				cmd.Dir = ts.Getenv("WORK")
+				for _, kv := range []string{"PATH", "REDIS_URL", "HOME", "NO_COLOR", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+					"AWS_ENDPOINT_URL_ECS", "AWS_EC2_METADATA_DISABLED"} {
+					cmd.Env = append(cmd.Env, kv+"="+ts.Getenv(kv))
+				}
+				var out, errb strings.Builder
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				if err := cmd.Start(); err != nil {
+					ts.Fatalf("interrupted: %v", err)
+				}
+				time.Sleep(after)
+				_ = cmd.Process.Signal(os.Interrupt)
+				err = cmd.Wait()
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+				}
+				ts.Logf("[stderr]\n%s", errb.String())
+				// Hand the output to the next stdout/stderr assertions.
+				_ = ts.Exec("sh", "-c", `printf '%s' "$1"; printf '%s' "$2" >&2`, "sh", out.String(), errb.String())
+				if got != want {
+					ts.Fatalf("drainctl exited %d after SIGINT, want %d", got, want)
+				}
+			},
 			// sleep DURATION: let a background drainctl get going.
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				d, err := time.ParseDuration(args[0])
