@@ -3,6 +3,9 @@ package drain
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/drainctl/drainctl/internal/sidekiq"
 )
 
 // plan fills Result.Plan for a dry run: what the strategy would do, in order, from what
@@ -92,6 +95,14 @@ func (x *run) planOverlap(add func(string, ...any), busy int) {
 		for _, s := range x.res.Services {
 			add("blue keeps running through the bake (%v); CLEAN_UP then stops it: a job still running after bake + stopTimeout is cut and requeued (%d job(s) in flight now)",
 				s.State.Strategy.BakeTime, busy)
+		}
+		now := x.cfg.Now()
+		var obs []sidekiq.Observation
+		for _, p := range x.selected {
+			obs = append(obs, sidekiq.Observation{Identity: p.Identity, Jobs: p.Jobs})
+		}
+		for _, j := range longest(obs, now, 5) {
+			add("may be cut at CLEAN_UP unless it ends within the bake: %s %s on %s, running %v", j.Class, j.JID, j.Process, j.Running.Round(time.Second))
 		}
 		add("would watch the rollout for up to %v and the old processes' exits for up to %v", x.cfg.RolloutTimeout, x.cfg.ExitTimeout)
 		return

@@ -89,6 +89,34 @@ func TestBlueGreenWithoutHookDryRun(t *testing.T) {
 	}
 }
 
+// TestBlueGreenWithoutHookRequeuesCutJob: without a hook, a job longer than the bake is cut
+// at CLEAN_UP: the dry run names it, and the real run (a working signal path) sees Sidekiq
+// requeue it; it runs again on green and is not lost. Blue is quieted as green heartbeats.
+func TestBlueGreenWithoutHookRequeuesCutJob(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stack.Options{Tasks: 1, Concurrency: 1, SidekiqTimeout: 1, Deployment: blueGreen(false)})
+	ctx := ctxFor(t, 30*time.Second)
+	long, err := s.EnqueueRerun(ctx, 1, longJob, shortRerun)
+	must(t, err)
+	must(t, s.WaitBusy(ctx, 1)) // the heartbeat shows it: what drainctl reads
+	dry := run(t, s, deployArgs(s, "--strategy", "auto", "--dry-run")...)
+	if plan := strings.Join(dry.report(t).Plan, "\n"); !strings.Contains(plan, "may be cut at CLEAN_UP") || !strings.Contains(plan, long[0]) {
+		t.Errorf("dry-run plan does not name the job that may be cut:\n%s", plan)
+	}
+	p := run(t, s, deployArgs(s, "--strategy", "auto")...)
+	r := p.report(t)
+	if p.code != 0 || r.Strategy.Name != "blue-green" {
+		t.Fatalf("exit %d strategy %q (%s), want 0 blue-green", p.code, r.Strategy.Name, r.Error)
+	}
+	nothingLost(t, s, long)
+	if got := runs(t, s, long); got[0] != 2 {
+		t.Errorf("the long job ran %d times, want 2 (cut at CLEAN_UP, requeued, run again)", got[0])
+	}
+	if r.Jobs.Requeued != 1 || r.Jobs.Lost != 0 {
+		t.Errorf("jobs %+v, want the job requeued by Sidekiq's shutdown", r.Jobs)
+	}
+}
+
 // TestEarlySuccessDeferred: a rolling deployment that succeeds early with DEFERRED clean-up;
 // the exits phase still waits for the old processes after COMPLETED, and says so.
 func TestEarlySuccessDeferred(t *testing.T) {

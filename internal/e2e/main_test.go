@@ -299,6 +299,7 @@ type Report struct {
 		Hint              string            `json:"hint"`
 	} `json:"left"`
 	Warnings []string `json:"warnings"`
+	Plan     []string `json:"plan"`
 	Strategy struct {
 		Name      string `json:"name"`
 		Reason    string `json:"reason"`

@@ -59,7 +59,26 @@ func TestOverlapLongJobsFinishInPlace(t *testing.T) {
 	short, err := s.Enqueue(ctx, 4, 0.2)
 	must(t, err)
 
+	// A steady stream of short jobs through the whole deploy: its queue must never wait long.
+	stop := make(chan struct{})
+	streamed := make(chan []string, 1)
+	go func() {
+		var jids []string
+		defer func() { streamed <- jids }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+				if j, err := s.Enqueue(context.Background(), 1, 0.1); err == nil {
+					jids = append(jids, j...)
+				}
+			}
+		}
+	}()
 	p := run(t, s, overlapArgs(s)...)
+	close(stop)
+	short = append(short, <-streamed...)
 	r := p.report(t)
 	if p.code != 0 || r.Outcome != "succeeded" || r.Strategy.Name != "overlap" {
 		t.Fatalf("exit %d outcome %q strategy %q (%s), want 0 succeeded overlap", p.code, r.Outcome, r.Strategy.Name, r.Error)
@@ -81,8 +100,8 @@ func TestOverlapLongJobsFinishInPlace(t *testing.T) {
 	if r.Jobs.Requeued != 0 || r.Jobs.Rescued != 0 || r.Metrics.InterruptedJobs != 0 {
 		t.Errorf("jobs = %+v, interrupted %d; want none requeued or rescued", r.Jobs, r.Metrics.InterruptedJobs)
 	}
-	if r.Metrics.Samples == 0 || r.Metrics.ProcessingGap > 1 {
-		t.Errorf("metrics = %+v, want samples and no processing gap (≤ 1 s)", r.Metrics)
+	if r.Metrics.Samples == 0 || r.Metrics.ProcessingGap > 1 || r.Metrics.LongestQueueWait > 5 {
+		t.Errorf("metrics = %+v, want samples, no processing gap (≤ 1 s) and a queue wait of a few seconds at most", r.Metrics)
 	}
 	for _, pr := range r.Protection {
 		if pr.ReleasedAt == "" {
