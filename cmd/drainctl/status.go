@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/drainctl/drainctl/internal/drain"
@@ -23,8 +24,18 @@ func statusCommand(getenv env) *cli.Command {
 		UsageText: "drainctl status [--redis-url URL] [selectors] [--cluster C --service S] [--output text|json|markdown]",
 		Description: `status only reads. Without selectors it shows every process listed in Redis; a process
 whose heartbeat expired (killed) is shown as dead. With --cluster/--service it adds the
-service's deployments and running tasks, and places each process in its task.`,
-		Flags:  flags(redisFlags(), ecsFlags(), selectionFlags(), outputFlags()),
+service's deployments and running tasks, and places each process in its task. --watch
+redraws the view every --interval on a terminal (plain successive views otherwise) until
+Ctrl-C, for watching a deploy by hand.
+
+EXAMPLES:
+   drainctl status --all
+   drainctl status --cluster prod --service worker --watch
+   drainctl status --tag worker -o json | jq '.jobs[0]'`,
+		Flags: flags(redisFlags(), ecsFlags(), selectionFlags(), outputFlags(), []cli.Flag{
+			boolFlag("watch", false, "redraw the view every --interval until Ctrl-C (text output only)"),
+			durFlag("interval", 2*time.Second, "with --watch: time between views"),
+		}),
 		Action: func(c *cli.Context) error { return runStatus(c, getenv) },
 	}
 }
@@ -41,24 +52,82 @@ func runStatus(c *cli.Context, getenv env) error {
 	if err != nil {
 		return err
 	}
+	watch, err := o.boolean("watch")
+	if err != nil {
+		return err
+	}
+	interval, err := o.positive("interval")
+	if err != nil {
+		return err
+	}
+	if watch && (u.out != formatText || u.reportPath != "") {
+		return usageErr("--watch shows text on the terminal: leave out --output %s and --report", u.out)
+	}
 	ctx := c.Context
 	cl, err := openRedis(ctx, ro, false)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	if watch {
+		return watchStatus(ctx, o, u, ro, cl, refs, sel, selGiven, interval)
+	}
 	if u.out == formatJSON && u.reportPath == "" {
 		// The measured path (BENCHMARKS.md): streamed, in bounded memory.
 		return runStatusStream(ctx, o, u, ro, cl, refs, sel, selGiven)
 	}
-	snap, err := snapshot(ctx, cl, ro)
+	st, err := buildStatus(ctx, o, u, ro, cl, refs, sel, selGiven)
 	if err != nil {
 		return err
+	}
+	for _, w := range st.Warnings {
+		u.warn("%s", w)
+	}
+	return u.emitDoc(st)
+}
+
+// watchStatus redraws the status view every interval until ctx ends (Ctrl-C): on a terminal
+// it clears the screen first, elsewhere the views follow one another under a time line.
+func watchStatus(ctx context.Context, o opts, u *ui, ro *sidekiq.Options, cl *sidekiq.Client, refs []ecs.ServiceRef,
+	sel sidekiq.Selector, selGiven bool, interval time.Duration) error {
+	tty := isTerminal(u.stdout)
+	for {
+		st, err := buildStatus(ctx, o, u, ro, cl, refs, sel, selGiven)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		if err := report.Write(&b, report.Text, st, report.Options{ShowArgs: u.showArgs, Color: u.color && tty}); err != nil {
+			return err
+		}
+		if tty {
+			fmt.Fprint(u.stdout, "\033[H\033[2J")
+		} else {
+			fmt.Fprintf(u.stdout, "--- %s\n", time.Now().UTC().Format(time.RFC3339))
+		}
+		fmt.Fprint(u.stdout, b.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+// buildStatus reads the fleet (and the services) into the status document.
+func buildStatus(ctx context.Context, o opts, u *ui, ro *sidekiq.Options, cl *sidekiq.Client, refs []ecs.ServiceRef,
+	sel sidekiq.Selector, selGiven bool) (*report.Status, error) {
+	snap, err := snapshot(ctx, cl, ro)
+	if err != nil {
+		return nil, err
 	}
 	ps := snap.Processes
 	if selGiven {
 		if ps, err = selectProcesses(snap, sel); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	now := time.Now()
@@ -67,7 +136,7 @@ func runStatus(c *cli.Context, getenv env) error {
 	// ECS first, so processes can be placed in tasks.
 	tasks, taskSvc, err := statusServices(ctx, o, refs, st)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	queues := map[string]bool{}
@@ -87,10 +156,7 @@ func runStatus(c *cli.Context, getenv env) error {
 	}
 	sort.Slice(st.Jobs, func(i, j int) bool { return st.Jobs[i].Running > st.Jobs[j].Running })
 	st.Queues = statusQueues(ctx, cl, queues, now, st)
-	for _, w := range st.Warnings {
-		u.warn("%s", w)
-	}
-	return u.emitDoc(st)
+	return st, nil
 }
 
 // statusServices reads the ECS services of refs into st (none when refs is empty) and
