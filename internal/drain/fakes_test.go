@@ -441,6 +441,8 @@ type fakeECS struct {
 	// protectErr fails the protection calls (AccessDenied, an endpoint without them);
 	// protectErrOnSet fails only UpdateTaskProtection's enabling calls.
 	protectErr, protectErrOnSet error
+	// foreign are tasks someone else protected before the run.
+	foreign map[string]bool
 }
 
 func (e *fakeECS) service(ref ecs.ServiceRef) *fakeService {
@@ -610,7 +612,11 @@ func (e *fakeECS) TaskProtections(ctx context.Context, cluster string, arns []st
 	}
 	var out []ecs.TaskProtection
 	for _, a := range arns {
-		out = append(out, ecs.TaskProtection{TaskARN: a})
+		tp := ecs.TaskProtection{TaskARN: a}
+		if e.foreign[a] {
+			tp.Protected, tp.ExpiresAt = true, e.clock.Now().Add(time.Hour)
+		}
+		out = append(out, tp)
 	}
 	return out, nil, nil
 }

@@ -121,3 +121,27 @@ func TestRunOverlapFallsBackWithoutProtection(t *testing.T) {
 		t.Errorf("calls = %v, want one Deploy and nothing to unprotect", f.calls.all())
 	}
 }
+
+// TestRunOverlapLeavesForeignProtectionAlone: a task someone else protected is reported,
+// never protected or unprotected by drainctl; the others are protected before the deploy.
+func TestRunOverlapLeavesForeignProtectionAlone(t *testing.T) {
+	f := newFixture()
+	f.cfg.Strategy, f.cfg.DryRun = StrategyOverlap, true
+	f.ecs.foreign = map[string]bool{task(1).ARN: true}
+	res, err := f.run(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var foreign []ProtectionRecord
+	for _, p := range res.Protection {
+		if p.Foreign {
+			foreign = append(foreign, p)
+		}
+	}
+	if len(foreign) != 1 || foreign[0].TaskARN != task(1).ARN || !strings.Contains(strings.Join(res.Warnings, "\n"), CodeForeignProtection) {
+		t.Errorf("protection %+v, warnings %q; want task 1 reported as protected by someone else", res.Protection, res.Warnings)
+	}
+	if plan := strings.Join(res.Plan, "\n"); !strings.Contains(plan, "would protect 1 old task(s)") {
+		t.Errorf("plan:\n%s\nwant 1 task to protect", plan)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/drainctl/drainctl/internal/finding"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,6 +263,30 @@ func results() []struct {
 			APICalls: calls(map[string]int{"redis.Lock": 1, "redis.Quiet": 1, "redis.SnapshotOf": 1}),
 			Error:    "drain timed out after 30s: 2 job(s) still running on " + id1 + ", " + id2,
 		}, err: drain.ErrDrainTimeout},
+		{name: "dry_run_blue_green", res: func() drain.Result {
+			svc := service(false, nil)
+			svc.State.Strategy = ecs.DeploymentStrategy{Name: "BLUE_GREEN", BakeTime: 2 * time.Minute}
+			return drain.Result{Command: "deploy", Outcome: drain.OutcomeDryRun, DryRun: true, StartedAt: t0, EndedAt: at(0.6), Settings: settings(),
+				Strategy: drain.Strategy{Name: drain.StrategyBlueGreen, Requested: drain.StrategyAuto,
+					Reason: "BLUE_GREEN without a PAUSE hook at POST_SCALE_UP: quiet blue as green heartbeats, during the bake; CLEAN_UP stops blue"},
+				Findings: []finding.Finding{{Code: "PF032", Name: "bake-shorter-than-drain", Severity: finding.Warning, Subject: "prod/worker",
+					Message: "bake time 2m0s is shorter than the drain budget 10m0s: a job running longer than the bake plus stopTimeout is cut at CLEAN_UP (Sidekiq requeues it, or drainctl rescues it)",
+					Fix:     `add to deploymentConfiguration: "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"], "timeoutConfiguration": {"timeoutInMinutes": 15, "action": "ROLLBACK"}}]`}},
+				Phases:    phases("preflight", 0.0, 0.6),
+				Processes: procs(sidekiq.StateRunning, sidekiq.StateRunning, ""),
+				JobList:   jobs(drain.JobStillRunning, drain.JobStillRunning, drain.JobStillRunning),
+				Jobs:      counts(jobs(drain.JobStillRunning, drain.JobStillRunning, drain.JobStillRunning)),
+				Services:  []drain.ServiceResult{svc}, Lock: drain.LockRecord{Name: "deploy:prod/worker"},
+				Plan: []string{`would take the deploy lock "deploy:prod/worker" (free now)`,
+					"would force a new deployment of worker:7 on prod/worker",
+					"would quiet one of the 2 old process(es) (least work first) for each new worker that heartbeats from the new deployment's tasks",
+					"blue keeps running through the bake (2m0s); CLEAN_UP then stops it: a job still running after bake + stopTimeout is cut and requeued (3 job(s) in flight now)",
+					"may be cut at CLEAN_UP unless it ends within the bake: MailerJob e5fa44f2b31c1fb553b6021e on " + id2 + ", running 1m10s",
+					"would watch the rollout for up to 15m0s and the old processes' exits for up to 3m0s"},
+				Warnings: []string{"PF032 prod/worker: bake time 2m0s is shorter than the drain budget 10m0s: a job running longer than the bake plus stopTimeout is cut at CLEAN_UP (Sidekiq requeues it, or drainctl rescues it)"},
+				APICalls: calls(nil),
+			}
+		}()},
 		{name: "dry_run", res: drain.Result{
 			Outcome: drain.OutcomeDryRun, DryRun: true, StartedAt: t0, EndedAt: at(0.6), Settings: settings(),
 			Phases:    phases("preflight", 0.0, 0.6),
@@ -398,6 +423,7 @@ func TestOutcomeAndExitCodes(t *testing.T) {
 		"interrupted":        {"interrupted", 130},
 		"overlap":            {"succeeded", 0},
 		"pause_hook":         {"succeeded", 0},
+		"dry_run_blue_green": {"dry_run", 0},
 	}
 	for _, tc := range results() {
 		rep := FromResult(withExit(tc.res, tc.err), Options{})
