@@ -20,15 +20,21 @@ func (x *run) pauseHook(ctx context.Context) (Result, error) {
 	if ended, res, err := x.begin(ctx); ended {
 		return res, err
 	}
+	return x.deployAndHandOver(ctx, PhaseHook, x.hookHandover)
+}
+
+// deployAndHandOver makes the one UpdateService, runs the strategy's hand-over phase p and
+// ends the run by its result.
+func (x *run) deployAndHandOver(ctx context.Context, p Phase, handOver func(context.Context) (RolloutResult, error)) (Result, error) {
 	if err := x.deploy(ctx); err != nil {
 		return x.abort(ctx, PhaseDeploy, err)
 	}
-	result, err := x.hookHandover(ctx)
+	result, err := handOver(ctx)
 	switch {
 	case errors.Is(err, ErrDrainTimeout):
 		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
 	case err != nil:
-		return x.abort(ctx, PhaseHook, err)
+		return x.abort(ctx, p, err)
 	}
 	return x.afterHandover(ctx, result)
 }

@@ -82,17 +82,7 @@ func (x *run) overlap(ctx context.Context) (Result, error) {
 	if ctx.Err() != nil {
 		return x.interrupted(ctx, PhaseProtect)
 	}
-	if err := x.deploy(ctx); err != nil {
-		return x.abort(ctx, PhaseDeploy, err)
-	}
-	result, err := x.handover(ctx)
-	switch {
-	case errors.Is(err, ErrDrainTimeout):
-		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
-	case err != nil:
-		return x.abort(ctx, PhaseHandover, err)
-	}
-	return x.afterHandover(ctx, result)
+	return x.deployAndHandOver(ctx, PhaseHandover, x.handover)
 }
 
 // drainFirstLocked is drain-first once the lock is held.
