@@ -394,77 +394,36 @@ func (x *run) releaseAll(ctx context.Context, note string) {
 // once every service's rollout has ended.
 func (x *run) handover(ctx context.Context) (worst RolloutResult, err error) {
 	defer x.phase(PhaseHandover)(&err)
-	var ws []*rolloutWatch
-	for i, s := range x.res.Services {
-		if s.Deployed {
-			ws = append(ws, &rolloutWatch{i: i, mem: rolloutMemory{Ours: s.Rollout}, seenEvents: map[string]bool{}, seenStopped: map[string]bool{}})
-		}
-	}
 	x.watcher = x.watch(x.selected)
-	start := x.cfg.Now()
-	pollLimit := max(4*x.cfg.PollInterval, 30*time.Second)
-	for n := 1; ; n++ {
-		pctx, cancel := context.WithTimeout(ctx, pollLimit)
-		perr := x.pollRollouts(pctx, ws, n)
-		cancel()
-		if ctx.Err() != nil {
-			x.endRollouts(ctx, ws)
-			return worst, ctx.Err()
-		}
-		if perr != nil {
-			x.endRollouts(ctx, ws)
-			return worst, perr
-		}
-		obs := x.poll(ctx)
-		x.markTimeline(obs)
-		var deadline time.Time
-		if !x.ov.firstQuiet.IsZero() && x.cfg.DrainTimeout > 0 {
-			deadline = x.ov.firstQuiet.Add(x.cfg.DrainTimeout)
-		}
-		x.progress(PhaseHandover, obs, deadline)
+	return x.rolloutLoop(ctx, func(ctx context.Context, ws []*rolloutWatch) (bool, error) {
+		deadline := x.pollOld(ctx, PhaseHandover)
 		if failedAny(ws) {
-			break // the failure is judged below; what was quieted is recovered by the strategy
+			return true, nil // the failure is judged by the strategy; what was quieted is recovered
 		}
 		if err := x.quietForNewWorkers(ctx, ws); err != nil {
-			x.endRollouts(ctx, ws)
-			return worst, err
+			return false, err
 		}
 		if err := x.releaseIdle(ctx); err != nil {
 			x.warn("%v (retrying)", err)
 		}
 		if !deadline.IsZero() && !x.ov.timedOut && !x.cfg.Now().Before(deadline) {
 			x.ov.timedOut = true
-			if err := x.overlapDrainTimeout(ctx); err != nil {
-				x.endRollouts(ctx, ws)
-				return worst, err
-			}
+			return false, x.overlapDrainTimeout(ctx)
 		}
-		if allDone(ws) {
-			break
-		}
-		if x.cfg.RolloutTimeout > 0 && x.cfg.Now().Sub(start) >= x.cfg.RolloutTimeout {
-			for _, w := range ws {
-				if !w.done {
-					w.done, w.out.Result = true, RolloutTimedOut
-					w.out.Reason = fmt.Sprintf("no outcome after %s: %s; the rollout may still be running in ECS", x.cfg.RolloutTimeout, progressLine(w))
-				}
-			}
-			break
-		}
-		if err := x.wait(ctx); err != nil {
-			x.endRollouts(ctx, ws)
-			return worst, err
-		}
+		return false, nil
+	})
+}
+
+// pollOld reads the old processes once during a hand-over, records their timeline and shows
+// the progress; it returns the drain deadline (zero before the first quiet).
+func (x *run) pollOld(ctx context.Context, p Phase) (deadline time.Time) {
+	obs := x.poll(ctx)
+	x.markTimeline(obs)
+	if !x.ov.firstQuiet.IsZero() && x.cfg.DrainTimeout > 0 {
+		deadline = x.ov.firstQuiet.Add(x.cfg.DrainTimeout)
 	}
-	x.endRollouts(ctx, ws)
-	worst = RolloutSucceeded
-	for _, w := range ws {
-		if !w.done {
-			w.out.Result = RolloutFailed
-		}
-		worst = worse(worst, w.out.Result)
-	}
-	return worst, nil
+	x.progress(p, obs, deadline)
+	return deadline
 }
 
 func failedAny(ws []*rolloutWatch) bool {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/ecs"
 )
@@ -18,25 +17,24 @@ const PhaseHook Phase = "hook"
 // waited for within the drain budget, and the hook is answered CONTINUE; CLEAN_UP then stops
 // idle blue tasks. Green failing before the hook rolls back with blue never quieted.
 func (x *run) pauseHook(ctx context.Context) (Result, error) {
-	if x.cfg.DryRun {
-		x.plan()
-		return x.end(ctx, OutcomeDryRun, nil)
+	if ended, res, err := x.begin(ctx); ended {
+		return res, err
 	}
-	if err := x.acquireLock(ctx); err != nil {
-		return x.refused(ctx, PhaseLock, err)
-	}
-	if ctx.Err() != nil {
-		return x.interrupted(ctx, PhaseLock)
-	}
+	return x.deployAndHandOver(ctx, PhaseHook, x.hookHandover)
+}
+
+// deployAndHandOver makes the one UpdateService, runs the strategy's hand-over phase p and
+// ends the run by its result.
+func (x *run) deployAndHandOver(ctx context.Context, p Phase, handOver func(context.Context) (RolloutResult, error)) (Result, error) {
 	if err := x.deploy(ctx); err != nil {
 		return x.abort(ctx, PhaseDeploy, err)
 	}
-	result, err := x.hookHandover(ctx)
+	result, err := handOver(ctx)
 	switch {
 	case errors.Is(err, ErrDrainTimeout):
 		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
 	case err != nil:
-		return x.abort(ctx, PhaseHook, err)
+		return x.abort(ctx, p, err)
 	}
 	return x.afterHandover(ctx, result)
 }
@@ -109,43 +107,17 @@ func (x *run) noteDeferredCleanup() {
 // rollout ended.
 func (x *run) hookHandover(ctx context.Context) (worst RolloutResult, err error) {
 	defer x.phase(PhaseHook)(&err)
-	var ws []*rolloutWatch
-	for i, s := range x.res.Services {
-		if s.Deployed {
-			ws = append(ws, &rolloutWatch{i: i, mem: rolloutMemory{Ours: s.Rollout}, seenEvents: map[string]bool{}, seenStopped: map[string]bool{}})
-		}
-	}
 	x.watcher = x.watch(x.selected)
 	continued := map[int]bool{}
-	start := x.cfg.Now()
-	pollLimit := max(4*x.cfg.PollInterval, 30*time.Second)
-	for n := 1; ; n++ {
-		pctx, cancel := context.WithTimeout(ctx, pollLimit)
-		perr := x.pollRollouts(pctx, ws, n)
-		cancel()
-		if ctx.Err() != nil {
-			x.endRollouts(ctx, ws)
-			return worst, ctx.Err()
-		}
-		if perr != nil {
-			x.endRollouts(ctx, ws)
-			return worst, perr
-		}
-		obs := x.poll(ctx)
-		x.markTimeline(obs)
-		var deadline time.Time
-		if !x.ov.firstQuiet.IsZero() && x.cfg.DrainTimeout > 0 {
-			deadline = x.ov.firstQuiet.Add(x.cfg.DrainTimeout)
-		}
-		x.progress(PhaseHook, obs, deadline)
+	return x.rolloutLoop(ctx, func(ctx context.Context, ws []*rolloutWatch) (bool, error) {
+		deadline := x.pollOld(ctx, PhaseHook)
 		if failedAny(ws) {
-			break
+			return true, nil
 		}
 		var paused []*rolloutWatch
 		for _, w := range ws {
 			if w.sdOff {
-				x.endRollouts(ctx, ws)
-				return worst, fmt.Errorf("%s: the Service Deployments API is not available, so drainctl cannot see or answer the PAUSE hook: answer it with aws ecs continue-service-deployment, or use --strategy drain-first", x.res.Services[w.i].Ref)
+				return false, fmt.Errorf("%s: the Service Deployments API is not available, so drainctl cannot see or answer the PAUSE hook: answer it with aws ecs continue-service-deployment, or use --strategy drain-first", x.res.Services[w.i].Ref)
 			}
 			if !w.done && !continued[w.i] && w.sd != nil && w.sd.LifecycleStage == ecs.StagePostScaleUp && w.sd.AwaitingPause() != nil {
 				paused = append(paused, w)
@@ -153,16 +125,13 @@ func (x *run) hookHandover(ctx context.Context) (worst RolloutResult, err error)
 		}
 		if len(paused) > 0 {
 			if err := x.quietForNewWorkers(ctx, paused); err != nil {
-				x.endRollouts(ctx, ws)
-				return worst, err
+				return false, err
 			}
 		}
-		timedOut := !deadline.IsZero() && !x.cfg.Now().Before(deadline)
-		if timedOut && !x.ov.timedOut {
+		if !deadline.IsZero() && !x.ov.timedOut && !x.cfg.Now().Before(deadline) {
 			x.ov.timedOut = true
 			if err := x.hookDrainTimeout(ctx); err != nil {
-				x.endRollouts(ctx, ws)
-				return worst, err
+				return false, err
 			}
 		}
 		for _, w := range paused {
@@ -173,37 +142,12 @@ func (x *run) hookHandover(ctx context.Context) (worst RolloutResult, err error)
 			hook := w.sd.AwaitingPause()
 			x.count("ecs.ContinueDeployment")
 			if err := x.ecs.ContinueDeployment(ctx, s.Ref, w.sd.ARN, hook.ID, "CONTINUE"); err != nil {
-				x.endRollouts(ctx, ws)
-				return worst, fmt.Errorf("continue the deployment of %s at its PAUSE hook: %w", s.Ref, err)
+				return false, fmt.Errorf("continue the deployment of %s at its PAUSE hook: %w", s.Ref, err)
 			}
 			continued[w.i] = true
 		}
-		if allDone(ws) {
-			break
-		}
-		if x.cfg.RolloutTimeout > 0 && x.cfg.Now().Sub(start) >= x.cfg.RolloutTimeout {
-			for _, w := range ws {
-				if !w.done {
-					w.done, w.out.Result = true, RolloutTimedOut
-					w.out.Reason = fmt.Sprintf("no outcome after %s: %s; the rollout may still be running in ECS", x.cfg.RolloutTimeout, progressLine(w))
-				}
-			}
-			break
-		}
-		if err := x.wait(ctx); err != nil {
-			x.endRollouts(ctx, ws)
-			return worst, err
-		}
-	}
-	x.endRollouts(ctx, ws)
-	worst = RolloutSucceeded
-	for _, w := range ws {
-		if !w.done {
-			w.out.Result = RolloutFailed
-		}
-		worst = worse(worst, w.out.Result)
-	}
-	return worst, nil
+		return false, nil
+	})
 }
 
 // blueDrained is true when every selected process of the service was quieted and has

@@ -64,13 +64,25 @@ type rolloutWatch struct {
 // tick; the stopped tasks of our deployment are read only when its failedTasks rises.
 func (x *run) rollout(ctx context.Context) (worst RolloutResult, err error) {
 	defer x.phase(PhaseRollout)(&err)
+	return x.rolloutLoop(ctx, nil)
+}
+
+// rolloutStep is what a strategy does after each poll of the rollouts (the hand-over of
+// overlap and blue-green, the PAUSE hook's drain): stop ends the watch early (a rollout
+// failed), an error ends the run.
+type rolloutStep func(ctx context.Context, ws []*rolloutWatch) (stop bool, err error)
+
+// rolloutLoop is the one poll loop of every strategy: it polls the deployed services'
+// rollouts, runs step after each poll (nil for none), and ends when every rollout ended, the
+// step stops it, or RolloutTimeout passed. It returns the worst result; a rollout left
+// unfinished by an early stop counts as failed.
+func (x *run) rolloutLoop(ctx context.Context, step rolloutStep) (worst RolloutResult, err error) {
 	var ws []*rolloutWatch
 	for i, s := range x.res.Services {
-		if !s.Deployed {
-			continue
+		if s.Deployed {
+			ws = append(ws, &rolloutWatch{i: i, mem: rolloutMemory{Ours: s.Rollout}, seenEvents: map[string]bool{},
+				seenStopped: map[string]bool{}})
 		}
-		ws = append(ws, &rolloutWatch{i: i, mem: rolloutMemory{Ours: s.Rollout}, seenEvents: map[string]bool{},
-			seenStopped: map[string]bool{}})
 	}
 	start := x.cfg.Now()
 	// A poll that outlasts this (SDK retries under throttling) is a skipped tick.
@@ -86,6 +98,16 @@ func (x *run) rollout(ctx context.Context) (worst RolloutResult, err error) {
 		if perr != nil {
 			x.endRollouts(ctx, ws)
 			return worst, perr
+		}
+		if step != nil {
+			stop, err := step(ctx, ws)
+			if err != nil {
+				x.endRollouts(ctx, ws)
+				return worst, err
+			}
+			if stop {
+				break
+			}
 		}
 		if allDone(ws) {
 			break
@@ -107,6 +129,9 @@ func (x *run) rollout(ctx context.Context) (worst RolloutResult, err error) {
 	x.endRollouts(ctx, ws)
 	worst = RolloutSucceeded
 	for _, w := range ws {
+		if !w.done {
+			w.out.Result = RolloutFailed
+		}
 		worst = worse(worst, w.out.Result)
 	}
 	return worst, nil

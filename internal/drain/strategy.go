@@ -33,18 +33,30 @@ func (x *run) deploySequence(ctx context.Context) (Result, error) {
 	return x.drainFirst(ctx)
 }
 
+// begin is every deploy strategy's start after the preflight: a dry run ends with its plan,
+// else the deploy lock is taken. ended is true when the run ended there (res, err are its end).
+func (x *run) begin(ctx context.Context) (ended bool, res Result, err error) {
+	if x.cfg.DryRun {
+		x.plan()
+		res, err = x.end(ctx, OutcomeDryRun, nil)
+		return true, res, err
+	}
+	if err := x.acquireLock(ctx); err != nil {
+		res, err = x.refused(ctx, PhaseLock, err)
+		return true, res, err
+	}
+	if ctx.Err() != nil {
+		res, err = x.interrupted(ctx, PhaseLock)
+		return true, res, err
+	}
+	return false, Result{}, nil
+}
+
 // drainFirst quiets the selection, waits for its jobs, deploys, watches the rollout, watches
 // the old processes leave and rescues the jobs of any that were killed.
 func (x *run) drainFirst(ctx context.Context) (Result, error) {
-	if x.cfg.DryRun {
-		x.plan()
-		return x.end(ctx, OutcomeDryRun, nil)
-	}
-	if err := x.acquireLock(ctx); err != nil {
-		return x.refused(ctx, PhaseLock, err)
-	}
-	if ctx.Err() != nil {
-		return x.interrupted(ctx, PhaseLock)
+	if ended, res, err := x.begin(ctx); ended {
+		return res, err
 	}
 	return x.drainFirstLocked(ctx)
 }
@@ -55,15 +67,8 @@ func (x *run) drainFirst(ctx context.Context) (Result, error) {
 // working. Protection that turns out unavailable before anything was quieted falls back to
 // drain-first.
 func (x *run) overlap(ctx context.Context) (Result, error) {
-	if x.cfg.DryRun {
-		x.plan()
-		return x.end(ctx, OutcomeDryRun, nil)
-	}
-	if err := x.acquireLock(ctx); err != nil {
-		return x.refused(ctx, PhaseLock, err)
-	}
-	if ctx.Err() != nil {
-		return x.interrupted(ctx, PhaseLock)
+	if ended, res, err := x.begin(ctx); ended {
+		return res, err
 	}
 	if err := x.protect(ctx); err != nil {
 		if errors.Is(err, errProtectionUnavailable) && ctx.Err() == nil {
@@ -77,17 +82,7 @@ func (x *run) overlap(ctx context.Context) (Result, error) {
 	if ctx.Err() != nil {
 		return x.interrupted(ctx, PhaseProtect)
 	}
-	if err := x.deploy(ctx); err != nil {
-		return x.abort(ctx, PhaseDeploy, err)
-	}
-	result, err := x.handover(ctx)
-	switch {
-	case errors.Is(err, ErrDrainTimeout):
-		return x.stopEarly(ctx, OutcomeDrainTimeout, err)
-	case err != nil:
-		return x.abort(ctx, PhaseHandover, err)
-	}
-	return x.afterHandover(ctx, result)
+	return x.deployAndHandOver(ctx, PhaseHandover, x.handover)
 }
 
 // drainFirstLocked is drain-first once the lock is held.
