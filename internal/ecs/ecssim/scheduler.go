@@ -287,7 +287,7 @@ func (s *Sim) scheduleRolling(svc *service, p *deployment, now time.Time) {
 	}
 	if held > 0 && !p.heldNoted {
 		p.heldNoted = true
-		svc.addEvent("(service %s) was unable to stop %d tasks of deployment %s: they have task scale-in protection enabled.", svc.name, held, p.id)
+		svc.addEvent("(service %s) (deployment %s) was unable to stop %d tasks: they have task scale-in protection enabled.", svc.name, p.id, held)
 	}
 	if len(stopped) > 0 {
 		svc.addEvent("(service %s) has stopped %d running tasks: %s.", svc.name, len(stopped), taskList(stopped))

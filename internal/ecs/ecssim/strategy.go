@@ -469,7 +469,7 @@ func (s *Sim) scheduleStaged(svc *service, p *deployment, now time.Time) {
 			}
 			if held > 0 && !p.heldNoted {
 				p.heldNoted = true
-				svc.addEvent("(service %s) was unable to stop %d tasks of deployment %s: they have task scale-in protection enabled.", svc.name, held, p.id)
+				svc.addEvent("(service %s) (deployment %s) was unable to stop %d tasks: they have task scale-in protection enabled.", svc.name, p.id, held)
 			}
 			if live > 0 || healthyGreen < D {
 				return
