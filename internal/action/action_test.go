@@ -343,6 +343,7 @@ func newRunnerFiles(t *testing.T) runnerFiles {
 // TestActionDeploy runs the action's script as a runner would against the local stack: a dry
 // run, then a real deploy with jobs in flight.
 func TestActionDeploy(t *testing.T) {
+	testenv.TouchSources() // the binary's sources are part of this test's cache key
 	const password = "actionTestPassw0rd-9f3c"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -74,6 +74,7 @@ func build(out string) error {
 // cleanups have logged what they need.
 func startStack(t *testing.T, o stack.Options) *stack.Stack {
 	t.Helper()
+	testenv.TouchSources() // the binary's sources are part of these tests' cache key
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	s, err := stack.Start(ctx, o)
