@@ -35,14 +35,6 @@ func usageErr(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
-// withCode wraps err with an exit code and an optional hint line.
-func withCode(code int, err error, hint string) error {
-	if err == nil {
-		return nil
-	}
-	return &exitError{code: code, err: err, hint: hint}
-}
-
 // codeOf maps an error to its exit code.
 func codeOf(err error) int {
 	if err == nil {

@@ -102,14 +102,6 @@ func (o opts) lookupEnv(name string) (string, bool) {
 	return v, v != ""
 }
 
-func (o opts) set(name string) bool {
-	if o.c.IsSet(name) {
-		return true
-	}
-	_, ok := o.lookupEnv(name)
-	return ok
-}
-
 func (o opts) str(name string) string {
 	if o.c.IsSet(name) {
 		return o.c.String(name)

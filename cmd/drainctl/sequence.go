@@ -45,7 +45,7 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	ran := false
 	defer func() {
 		if !ran && err != nil && u.reportPath != "" {
-			res := drain.Result{Command: commandName(strategy), Strategy: drain.Strategy{Name: strategy}, Outcome: drain.OutcomeRefused,
+			res := drain.Result{Command: drain.CommandOf(strategy), Strategy: drain.Strategy{Name: strategy}, Outcome: drain.OutcomeRefused,
 				StartedAt: started, EndedAt: time.Now(), Error: oneLine(err.Error()), ExitCode: codeOf(err),
 				Settings: drain.Settings{RedisURL: cfg.RedisURL}, APICalls: map[string]int{}}
 			if rerr := u.runReport(res, res.Command, false); rerr != nil {
@@ -109,17 +109,6 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 		hint = locked.Hint()
 	}
 	return &exitError{code: int(code), err: runErr, hint: hint}
-}
-
-// commandName is the command that runs a strategy.
-func commandName(s drain.StrategyName) string {
-	switch s {
-	case drain.StrategyDrainOnly:
-		return "drain"
-	case drain.StrategyQuietOnly:
-		return "quiet"
-	}
-	return "deploy"
 }
 
 // sequenceConfig reads the flags of deploy, drain or quiet into a drain.Config; it fails

@@ -50,9 +50,6 @@ var findingNames = map[string]string{
 	CodeDeploymentAdvice:           "deployment-advice",
 }
 
-// FindingName returns the stable name of a finding code ("SP001" → "shell-wrapper-no-exec").
-func FindingName(code string) string { return findingNames[code] }
-
 // Why texts, one per finding code.
 const (
 	whyPID1 = "ECS stops a task like `docker stop`: SIGTERM to each container's PID 1, SIGKILL after stopTimeout. " +

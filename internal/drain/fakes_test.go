@@ -462,15 +462,6 @@ func refList(refs []ecs.ServiceRef) string {
 	return strings.Join(out, ",")
 }
 
-func (e *fakeECS) deployed() bool {
-	for _, s := range e.svcs {
-		if s.deployed {
-			return true
-		}
-	}
-	return false
-}
-
 func (e *fakeECS) CheckClusters(ctx context.Context, clusters []string) error {
 	return e.calls.add(ctx, "CheckClusters %s", strings.Join(clusters, ","))
 }

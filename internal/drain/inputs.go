@@ -16,14 +16,23 @@ func CheckInput(td *ecs.TaskDefinitionInfo, st ecs.ServiceState) check.Input {
 // MatchTask places a Sidekiq process in one of the tasks (by private IP, task ARN or
 // container runtime ID, as sidekiq.MatchTask describes).
 func MatchTask(p sidekiq.Process, tasks []ecs.Task) (ecs.Task, bool) {
-	a, ok := sidekiq.MatchTask(p, taskAddresses(tasks))
-	if !ok {
-		return ecs.Task{}, false
-	}
+	return newTaskMatcher(tasks)(p)
+}
+
+// newTaskMatcher is MatchTask over a fixed set of tasks, their addresses worked out once: for
+// the loops that place every process of the fleet.
+func newTaskMatcher(tasks []ecs.Task) func(sidekiq.Process) (ecs.Task, bool) {
+	addrs := taskAddresses(tasks)
+	byARN := make(map[string]ecs.Task, len(tasks))
 	for _, t := range tasks {
-		if t.ARN == a.TaskARN {
-			return t, true
-		}
+		byARN[t.ARN] = t
 	}
-	return ecs.Task{}, false
+	return func(p sidekiq.Process) (ecs.Task, bool) {
+		a, ok := sidekiq.MatchTask(p, addrs)
+		if !ok {
+			return ecs.Task{}, false
+		}
+		t, ok := byARN[a.TaskARN]
+		return t, ok
+	}
 }

@@ -41,8 +41,7 @@ func (x *run) sample(ctx context.Context) {
 			x.res.Metrics.LongestQueueWait = max(x.res.Metrics.LongestQueueWait, q.Latency)
 		}
 	}
-	x.count("redis.Snapshot")
-	snap, err := x.fleet.Snapshot(ctx)
+	snap, err := x.heartbeats(ctx)
 	if err != nil {
 		return
 	}
@@ -69,4 +68,27 @@ func working(ps []sidekiq.Process, queues []string) bool {
 		}
 	}
 	return false
+}
+
+// heartbeats is this poll's read of every process's heartbeat, without the jobs (one
+// Fleet.Processes per poll however many parts of the run want it).
+func (x *run) heartbeats(ctx context.Context) (*sidekiq.Snapshot, error) {
+	if x.beats != nil {
+		return x.beats, nil
+	}
+	x.count("redis.Processes")
+	snap, err := x.fleet.Processes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.beats = snap
+	return snap, nil
+}
+
+// process is the selected process's entry in the Result, or nil.
+func (x *run) process(identity string) *ProcessResult {
+	if i, ok := x.procIndex[identity]; ok {
+		return &x.res.Processes[i]
+	}
+	return nil
 }

@@ -38,7 +38,9 @@ type overlapState struct {
 	firstQuiet time.Time
 	// newWorkers are the processes seen heartbeating from our deployment's tasks.
 	newWorkers map[string]bool
-	timedOut   bool
+	// procsOf lists the selected processes of each old task (the inverse of run.taskOf).
+	procsOf  map[string][]string
+	timedOut bool
 }
 
 // overlapRoom is how many new tasks a rolling deployment can start beside desired old ones
@@ -89,7 +91,7 @@ func (x *run) overlapChecks(ctx context.Context) []finding.Finding {
 				x.ov.foreign[p.TaskARN] = true
 				x.res.Protection = append(x.res.Protection, ProtectionRecord{TaskARN: p.TaskARN, Service: s.Ref.String(), Foreign: true,
 					ExpiresAt: p.ExpiresAt, Note: "protected by someone else before this run: left alone"})
-				out = append(out, finding.Finding{Code: CodeForeignProtection, Name: "foreign-protection", Severity: finding.Warning, Subject: taskID(p.TaskARN),
+				out = append(out, finding.Finding{Code: CodeForeignProtection, Name: "foreign-protection", Severity: finding.Warning, Subject: lastSegment(p.TaskARN),
 					Message: fmt.Sprintf("task is already scale-in protected (until %s) by someone else: drainctl leaves its protection alone; ECS stops it only once that protection ends",
 						p.ExpiresAt.UTC().Format(time.RFC3339))})
 			}
@@ -108,6 +110,11 @@ func (x *run) chooseStrategy(ctx context.Context) {
 		return
 	}
 	x.ov = newOverlapState()
+	for _, p := range x.selected {
+		if arn := x.taskOf[p.Identity]; arn != "" {
+			x.ov.procsOf[arn] = append(x.ov.procsOf[arn], p.Identity)
+		}
+	}
 	x.res.Strategy.Requested = req
 	if x.blueGreenLike() {
 		x.chooseBlueGreen(req)
@@ -228,7 +235,7 @@ func orDefault(s, d string) string {
 
 func newOverlapState() *overlapState {
 	return &overlapState{own: map[string]string{}, foreign: map[string]bool{}, record: map[string]int{},
-		quieted: map[string]bool{}, newWorkers: map[string]bool{}}
+		quieted: map[string]bool{}, newWorkers: map[string]bool{}, procsOf: map[string][]string{}}
 }
 
 // capacityPlan says how the overlap hands over: how many new tasks start at once beside the
@@ -308,9 +315,9 @@ func (x *run) protect(ctx context.Context) (err error) {
 			switch f.Reason {
 			case "TASK_NOT_VALID", "MISSING":
 				// The task stopped since preflight: its process is leaving; the exits phase sees it.
-				x.warn("%s: task %s could not be protected (%s): it is stopping already", s.Ref, taskID(f.TaskARN), f.Reason)
+				x.warn("%s: task %s could not be protected (%s): it is stopping already", s.Ref, lastSegment(f.TaskARN), f.Reason)
 			default:
-				return fmt.Errorf("protect task %s of %s: %s %s", taskID(f.TaskARN), s.Ref, f.Reason, f.Detail)
+				return fmt.Errorf("protect task %s of %s: %s %s", lastSegment(f.TaskARN), s.Ref, f.Reason, f.Detail)
 			}
 		}
 	}
@@ -342,7 +349,7 @@ func (x *run) release(ctx context.Context, arns []string, note string) error {
 		failed := map[string]bool{}
 		for _, f := range fails {
 			failed[f.TaskARN] = true
-			errs = append(errs, fmt.Errorf("release the protection of task %s: %s %s", taskID(f.TaskARN), f.Reason, f.Detail))
+			errs = append(errs, fmt.Errorf("release the protection of task %s: %s %s", lastSegment(f.TaskARN), f.Reason, f.Detail))
 		}
 		now := x.cfg.Now()
 		for _, a := range byCluster[c] {
@@ -353,9 +360,9 @@ func (x *run) release(ctx context.Context, arns []string, note string) error {
 			if i, ok := x.ov.record[a]; ok {
 				x.res.Protection[i].ReleasedAt, x.res.Protection[i].Note = now, note
 			}
-			for i, p := range x.res.Processes {
-				if x.taskOf[p.Identity] == a && p.ReleasedAt.IsZero() {
-					x.res.Processes[i].ReleasedAt = now
+			for _, id := range x.ov.procsOf[a] {
+				if pr := x.process(id); pr != nil && pr.ReleasedAt.IsZero() {
+					pr.ReleasedAt = now
 				}
 			}
 		}
@@ -380,7 +387,7 @@ func (x *run) releaseAll(ctx context.Context, note string) {
 		var until []string
 		for _, a := range arns {
 			if i, ok := x.ov.record[a]; ok && x.res.Protection[i].ReleasedAt.IsZero() {
-				until = append(until, fmt.Sprintf("%s until %s", taskID(a), x.res.Protection[i].ExpiresAt.UTC().Format(time.RFC3339)))
+				until = append(until, fmt.Sprintf("%s until %s", lastSegment(a), x.res.Protection[i].ExpiresAt.UTC().Format(time.RFC3339)))
 			}
 		}
 		x.warn("%v; the protection expires by itself: %s", err, strings.Join(until, ", "))
@@ -437,7 +444,11 @@ func failedAny(ws []*rolloutWatch) bool {
 
 // quietForNewWorkers quiets one old process per new worker seen since, least work first; once
 // our deployments run every desired task and their workers all heartbeat, it quiets the rest.
+// Once every old process is quiet there is nothing left to look for.
 func (x *run) quietForNewWorkers(ctx context.Context, ws []*rolloutWatch) error {
+	if len(x.ov.quieted) == len(x.selected) {
+		return nil
+	}
 	allUp := true
 	var ours []ecs.Task
 	for _, w := range ws {
@@ -464,20 +475,20 @@ func (x *run) quietForNewWorkers(ctx context.Context, ws []*rolloutWatch) error 
 	if len(ours) == 0 {
 		return nil
 	}
-	x.count("redis.Snapshot")
-	snap, err := x.fleet.Snapshot(ctx)
+	snap, err := x.heartbeats(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			x.warn("read the fleet: %v (retrying)", err)
 		}
 		return nil
 	}
+	match := newTaskMatcher(ours)
 	placed := map[string]bool{}
 	for _, p := range snap.Processes {
-		if !p.HashExists || p.Quiet || x.isSelected(p.Identity) {
+		if _, old := x.procIndex[p.Identity]; !p.HashExists || p.Quiet || old {
 			continue
 		}
-		if t, ok := MatchTask(p, ours); ok {
+		if t, ok := match(p); ok {
 			placed[t.ARN] = true
 			x.ov.newWorkers[p.Identity] = true
 		}
@@ -510,22 +521,11 @@ func (x *run) quietForNewWorkers(ctx context.Context, ws []*rolloutWatch) error 
 	}
 	for _, id := range pick {
 		x.ov.quieted[id] = true
-		for i := range x.res.Processes {
-			if x.res.Processes[i].Identity == id {
-				x.res.Processes[i].QuietAt = now
-			}
+		if pr := x.process(id); pr != nil {
+			pr.QuietAt = now
 		}
 	}
 	return nil
-}
-
-func (x *run) isSelected(id string) bool {
-	for _, p := range x.selected {
-		if p.Identity == id {
-			return true
-		}
-	}
-	return false
 }
 
 // leastWorkFirst lists the old processes not yet quieted and still alive, fewest jobs in
@@ -568,18 +568,15 @@ func (x *run) leastWorkFirst() []string {
 func (x *run) releaseIdle(ctx context.Context) error {
 	var ready []string
 	for arn := range x.ov.own {
-		ok, any := true, false
-		for _, p := range x.selected {
-			if x.taskOf[p.Identity] != arn {
-				continue
-			}
-			any = true
-			o, seen := x.last[p.Identity]
-			if !x.ov.quieted[p.Identity] || !seen || !drained(o) {
+		ids := x.ov.procsOf[arn]
+		ok := len(ids) > 0
+		for _, id := range ids {
+			o, seen := x.last[id]
+			if !x.ov.quieted[id] || !seen || !drained(o) {
 				ok = false
 			}
 		}
-		if ok && any {
+		if ok {
 			ready = append(ready, arn)
 		}
 	}
@@ -631,20 +628,15 @@ func (x *run) overlapDrainTimeout(ctx context.Context) error {
 func (x *run) markTimeline(obs []sidekiq.Observation) {
 	now := x.cfg.Now()
 	for _, o := range obs {
-		for i := range x.res.Processes {
-			pr := &x.res.Processes[i]
-			if pr.Identity != o.Identity {
-				continue
-			}
-			if pr.IdleAt.IsZero() && !pr.QuietAt.IsZero() && o.State == sidekiq.StateDrained {
-				pr.IdleAt = now
-			}
-			if pr.ExitedAt.IsZero() && o.State.Terminal() {
-				pr.ExitedAt = now
-			}
+		pr := x.process(o.Identity)
+		if pr == nil {
+			continue
+		}
+		if pr.IdleAt.IsZero() && !pr.QuietAt.IsZero() && o.State == sidekiq.StateDrained {
+			pr.IdleAt = now
+		}
+		if pr.ExitedAt.IsZero() && o.State.Terminal() {
+			pr.ExitedAt = now
 		}
 	}
 }
-
-// taskID is the last segment of a task ARN.
-func taskID(arn string) string { return arn[strings.LastIndexByte(arn, '/')+1:] }

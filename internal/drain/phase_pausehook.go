@@ -36,13 +36,15 @@ func (x *run) deployAndHandOver(ctx context.Context, p Phase, handOver func(cont
 	case err != nil:
 		return x.abort(ctx, p, err)
 	}
-	return x.afterHandover(ctx, result)
+	return x.afterRollout(ctx, result)
 }
 
-// afterHandover ends the overlap-like strategies once the rollout ended: the old processes'
-// exits and the rescue on success; on a failure before any quiet, nothing to recover.
-func (x *run) afterHandover(ctx context.Context, result RolloutResult) (Result, error) {
-	nothingQuiet := len(x.ov.quieted) == 0
+// afterRollout ends every deploy strategy once the rollout ended: on success the old
+// processes' exits and the rescue; on a timeout or failure the processes of the services that
+// succeeded leave all the same, and the quieted tasks a rollback kept are replaced — unless
+// nothing was quieted yet (overlap, the hand-overs), which costs nothing.
+func (x *run) afterRollout(ctx context.Context, result RolloutResult) (Result, error) {
+	nothingQuiet := x.ov != nil && len(x.ov.quieted) == 0
 	const keep = "; no process was quieted: the old tasks keep working"
 	switch result {
 	case RolloutSucceeded:
@@ -60,6 +62,7 @@ func (x *run) afterHandover(ctx context.Context, result RolloutResult) (Result, 
 			return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s%s", ErrRolloutTimeout,
 				x.cfg.RolloutTimeout, x.rolloutSummary(), keep))
 		}
+		// Another service's rollout may have succeeded: its old processes leave all the same.
 		if err := x.exitsOfSucceeded(ctx); err != nil {
 			return x.abort(ctx, PhaseExits, err)
 		}
@@ -77,6 +80,7 @@ func (x *run) afterHandover(ctx context.Context, result RolloutResult) (Result, 
 		if nothingQuiet {
 			return x.end(ctx, outcome, fmt.Errorf("%w: %s%s", ErrRolloutFailed, x.rolloutSummary(), keep))
 		}
+		// Get the quieted tasks the rollback kept replaced.
 		if err := x.recover(ctx); err != nil {
 			return x.abort(ctx, PhaseRecover, err)
 		}

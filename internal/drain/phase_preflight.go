@@ -502,6 +502,7 @@ func (x *run) selectProcesses(snap *sidekiq.Snapshot, allTasks [][]ecs.Task) err
 			pr.Service = svcOfTask[a.TaskARN]
 		}
 		x.selected = append(x.selected, p)
+		x.procIndex[p.Identity] = len(x.res.Processes)
 		x.res.Processes = append(x.res.Processes, pr)
 		for _, j := range p.Jobs {
 			x.jobs.add(p.Identity, j)

@@ -334,8 +334,21 @@ func (x *run) endRollouts(ctx context.Context, ws []*rolloutWatch) {
 // enrich adds the Service Deployments API's view to an unsuccessful outcome; it stays quiet
 // when the API is denied, unimplemented or silent.
 func (x *run) enrich(ctx context.Context, w *rolloutWatch) {
-	x.count("ecs.ServiceDeploymentOf")
-	info, err := x.ecs.ServiceDeploymentOf(ctx, x.res.Services[w.i].Rollout)
+	var (
+		info *ecs.ServiceDeploymentInfo
+		err  error
+	)
+	switch {
+	case w.sdOff:
+		return // denied or not implemented: asked once already
+	case w.sd != nil && w.sd.ARN != "":
+		// Found during the watch: its latest state, without listing the deployments again.
+		x.count("ecs.ServiceDeployment")
+		info, err = x.ecs.ServiceDeployment(ctx, x.res.Services[w.i].Ref, w.sd.ARN)
+	default:
+		x.count("ecs.ServiceDeploymentOf")
+		info, err = x.ecs.ServiceDeploymentOf(ctx, x.res.Services[w.i].Rollout)
+	}
 	if err != nil || info == nil {
 		return
 	}

@@ -112,17 +112,6 @@ type RescueRun struct {
 	Warnings   []string
 }
 
-// Count returns how many jobs had outcome o.
-func (r RescueRun) Count(o sidekiq.Outcome) int {
-	n := 0
-	for _, j := range r.Jobs {
-		if j.Outcome == o {
-			n++
-		}
-	}
-	return n
-}
-
 // ErrRescueInterrupted means the run's context ended while RescueDead waited; nothing was
 // pushed. The returned RescueRun says what was found.
 var ErrRescueInterrupted = errors.New("rescue interrupted while waiting for processes to be proven dead: nothing was requeued")

@@ -36,10 +36,15 @@ type run struct {
 	lastRefresh time.Time
 
 	selected []sidekiq.Process
-	taskOf   map[string]string // identity → task ARN
-	jobs     *ledger
-	watcher  ProcessWatcher
-	last     map[string]sidekiq.Observation
+	// procIndex finds a selected process's entry in res.Processes by identity.
+	procIndex map[string]int
+	taskOf    map[string]string // identity → task ARN
+	// beats is this poll's read of every process's heartbeat (sample and the hand-overs
+	// share it); wait clears it before the next tick.
+	beats   *sidekiq.Snapshot
+	jobs    *ledger
+	watcher ProcessWatcher
+	last    map[string]sidekiq.Observation
 
 	quietSent bool
 	// ov is the overlap strategy's state; nil for the others.
@@ -67,7 +72,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	}
 	cfg, cfgErr := r.Config.withDefaults()
 	x := &run{cfg: cfg, fleet: r.Fleet, ecs: r.ECS, obs: obs, watch: r.Watch, jobs: newLedger(),
-		taskOf: map[string]string{}, last: map[string]sidekiq.Observation{}, rescued: map[string]rescueFate{}}
+		taskOf: map[string]string{}, procIndex: map[string]int{}, last: map[string]sidekiq.Observation{}, rescued: map[string]rescueFate{}}
 	if x.watch == nil {
 		x.watch = func(ps []sidekiq.Process) ProcessWatcher {
 			w := sidekiq.NewWatcher(r.Fleet, ps)
@@ -75,7 +80,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 			return w
 		}
 	}
-	x.res = Result{Command: commandOf(cfg.Strategy), Strategy: Strategy{Name: cfg.Strategy}, StartedAt: cfg.Now(),
+	x.res = Result{Command: CommandOf(cfg.Strategy), Strategy: Strategy{Name: cfg.Strategy}, StartedAt: cfg.Now(),
 		DryRun: cfg.DryRun, APICalls: map[string]int{}, Settings: Settings{
 			RedisURL: cfg.RedisURL, DrainTimeout: cfg.DrainTimeout, OnTimeout: cfg.OnTimeout,
 			RolloutTimeout: cfg.RolloutTimeout, ExitTimeout: cfg.ExitTimeout, PollInterval: cfg.PollInterval,
@@ -105,8 +110,8 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	}
 }
 
-// commandOf names the command a strategy belongs to, for the report.
-func commandOf(s StrategyName) string {
+// CommandOf names the command a strategy belongs to: deploy, drain or quiet.
+func CommandOf(s StrategyName) string {
 	switch s {
 	case StrategyQuietOnly:
 		return "quiet"
@@ -147,6 +152,7 @@ func (x *run) warn(format string, args ...any) {
 // wait sleeps one poll interval, keeping the lock alive; it returns ctx's error when
 // cancelled.
 func (x *run) wait(ctx context.Context) error {
+	x.beats = nil
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

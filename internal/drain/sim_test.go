@@ -108,7 +108,7 @@ func newRun(t *testing.T, cfg Config, fleet Fleet, e ECS, obs Observer) *run {
 	}
 	x := &run{cfg: cfg, fleet: fleet, ecs: e, obs: obs, jobs: newLedger(), taskOf: map[string]string{},
 		last: map[string]sidekiq.Observation{}, rescued: map[string]rescueFate{}}
-	x.res = Result{Command: commandOf(cfg.Strategy), Strategy: Strategy{Name: cfg.Strategy}, StartedAt: cfg.Now(), APICalls: map[string]int{}}
+	x.res = Result{Command: CommandOf(cfg.Strategy), Strategy: Strategy{Name: cfg.Strategy}, StartedAt: cfg.Now(), APICalls: map[string]int{}}
 	for _, ref := range cfg.Services {
 		x.res.Services = append(x.res.Services, ServiceResult{Ref: ref})
 	}

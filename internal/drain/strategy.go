@@ -111,47 +111,7 @@ func (x *run) drainFirstLocked(ctx context.Context) (Result, error) {
 	if err != nil {
 		return x.abort(ctx, PhaseRollout, err)
 	}
-
-	switch result {
-	case RolloutSucceeded:
-		x.noteDeferredCleanup()
-		if err := x.exits(ctx, nil); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		return x.end(ctx, OutcomeSucceeded, nil)
-
-	case RolloutTimedOut:
-		// Another service's rollout may have succeeded: its old processes leave all the same.
-		if err := x.exitsOfSucceeded(ctx); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		x.finalPoll(ctx)
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		return x.stopEarly(ctx, OutcomeRolloutTimeout, fmt.Errorf("%w after %v: %s", ErrRolloutTimeout,
-			x.cfg.RolloutTimeout, x.rolloutSummary()))
-
-	default:
-		// Failed or rolled back: get the quieted tasks the rollback kept replaced.
-		if err := x.recover(ctx); err != nil {
-			return x.abort(ctx, PhaseRecover, err)
-		}
-		if err := x.exitsOfSucceeded(ctx); err != nil {
-			return x.abort(ctx, PhaseExits, err)
-		}
-		if err := x.rescue(ctx); err != nil {
-			return x.abort(ctx, PhaseRescue, err)
-		}
-		outcome := OutcomeFailed
-		if result == RolloutRolledBack {
-			outcome = OutcomeRolledBack
-		}
-		return x.end(ctx, outcome, fmt.Errorf("%w: %s", ErrRolloutFailed, x.rolloutSummary()))
-	}
+	return x.afterRollout(ctx, result)
 }
 
 // drainOnly is `drainctl drain`: the sequence without the ECS phases. On a drain timeout,

@@ -77,14 +77,6 @@ func judge(svc *ecs.ServiceState, sd *ecs.ServiceDeploymentInfo, m rolloutMemory
 	return v
 }
 
-// svcDeployment is the service's deployment with that ID, or nil.
-func svcDeployment(svc *ecs.ServiceState, id string) *ecs.Deployment {
-	if svc == nil {
-		return nil
-	}
-	return svc.Deployment(id)
-}
-
 // judgeDeployments is the deployment-ID rule alone (see judge).
 func judgeDeployments(svc *ecs.ServiceState, m rolloutMemory) rolloutVerdict {
 	id := m.Ours.DeploymentID

@@ -365,7 +365,7 @@ func FromResult(res drain.Result, opts Options) Report {
 			Config: ServiceConfig{Status: s.State.Status, Desired: s.State.Desired, Running: s.State.Running,
 				MinimumHealthyPercent: s.State.MinHealthy, MaximumPercent: s.State.MaxPercent,
 				CircuitBreaker: s.State.BreakerEnabled, Rollback: s.State.BreakerRollback, Controller: s.State.Controller,
-				Strategy: deployStrategy(s.State.Strategy)}}
+				Strategy: NewDeployStrategy(s.State.Strategy)}}
 		if !s.Deployed {
 			rs.TaskDefinition = res.Settings.TaskDefinition
 			if rs.TaskDefinition == "" {
@@ -435,10 +435,7 @@ func FromResult(res drain.Result, opts Options) Report {
 }
 
 // NewDeployStrategy is the documents' view of a service's deployment strategy.
-func NewDeployStrategy(st ecs.DeploymentStrategy) DeployStrategy { return deployStrategy(st) }
-
-// deployStrategy is the report's view of a service's deployment strategy.
-func deployStrategy(st ecs.DeploymentStrategy) DeployStrategy {
+func NewDeployStrategy(st ecs.DeploymentStrategy) DeployStrategy {
 	d := DeployStrategy{Name: st.Name, BakeTime: secs(st.BakeTime), Alarms: st.Alarms, Hooks: []Hook{}}
 	for _, h := range st.Hooks {
 		d.Hooks = append(d.Hooks, Hook{Type: h.Type, Stages: nonNil(h.Stages), Timeout: secs(h.Timeout), TimeoutAction: h.TimeoutAction})
