@@ -63,7 +63,9 @@ func judge(svc *ecs.ServiceState, sd *ecs.ServiceDeploymentInfo, m rolloutMemory
 		if v.Result == RolloutRolledBack {
 			return rolloutVerdict{Result: RolloutRolledBack, Reason: v.Reason + suffix}
 		}
-		return rolloutVerdict{Result: RolloutRolledBack, Reason: fmt.Sprintf("deployment %s failed and ECS rolled back%s", id, suffix)}
+		// The API can say so before the deployments list shows it: ECS rolls back to the
+		// deployment ours replaced.
+		return rolloutVerdict{Result: RolloutRolledBack, Reason: fmt.Sprintf("deployment %s failed and ECS rolled back%s%s", id, rollbackTarget(m), suffix)}
 	case sd.Status == "STOPPED" || sd.Status == "STOP_REQUESTED":
 		if v.Result == RolloutFailed {
 			return rolloutVerdict{Result: RolloutFailed, Reason: v.Reason + suffix}
@@ -126,6 +128,22 @@ func judgeDeployments(svc *ecs.ServiceState, m rolloutMemory) rolloutVerdict {
 		return rolloutVerdict{Result: RolloutSucceeded, Reason: fmt.Sprintf("deployment %s completed: %d/%d tasks running", id, ours.Running, ours.Desired)}
 	}
 	return rolloutVerdict{}
+}
+
+// rollbackTarget names the deployment a rollback returns to: the one ours replaced (listed
+// PRIMARY, or the first of the others UpdateService listed), or "" when none is known.
+func rollbackTarget(m rolloutMemory) string {
+	prev := m.Ours.Previous
+	if len(prev) == 0 {
+		return ""
+	}
+	p := prev[0]
+	for _, d := range prev {
+		if d.Status == "PRIMARY" {
+			p = d
+		}
+	}
+	return fmt.Sprintf(" to deployment %s (%s)", p.ID, shortTD(p.TaskDefinition))
 }
 
 // sdWhy is the service deployment's own reason, for a verdict's message.
