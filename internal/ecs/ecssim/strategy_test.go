@@ -237,11 +237,11 @@ func TestLinearAndCanaryShiftTrafficInSteps(t *testing.T) {
 		dc   *ecstypes.DeploymentConfiguration
 		want []float64
 	}{
-		{"linear 25%", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+		{"linear 25%", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear, BakeTimeInMinutes: aws.Int32(30),
 			LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: aws.Float64(25), StepBakeTimeInMinutes: aws.Int32(10)}}, []float64{25, 50, 75, 100}},
-		{"canary 10%", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary,
+		{"canary 10%", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyCanary, BakeTimeInMinutes: aws.Int32(30),
 			CanaryConfiguration: &ecstypes.CanaryConfiguration{CanaryPercent: aws.Float64(10), CanaryBakeTimeInMinutes: aws.Int32(5)}}, []float64{10, 100}},
-		{"linear with a pause before each step", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear,
+		{"linear with a pause before each step", &ecstypes.DeploymentConfiguration{Strategy: ecstypes.DeploymentStrategyLinear, BakeTimeInMinutes: aws.Int32(30),
 			LinearConfiguration: &ecstypes.LinearConfiguration{StepPercent: aws.Float64(50), StepBakeTimeInMinutes: aws.Int32(0)},
 			LifecycleHooks:      []ecstypes.DeploymentLifecycleHook{pauseAt(ecstypes.DeploymentLifecycleHookStagePreProductionTrafficShift, 60, ecstypes.DeploymentLifecycleHookActionRollback)}},
 			[]float64{50, 100}},
@@ -272,6 +272,11 @@ func TestLinearAndCanaryShiftTrafficInSteps(t *testing.T) {
 				}
 				if d.LifecycleStage == ecstypes.ServiceDeploymentLifecycleStageProductionTrafficShift && len(seen) > 0 && seen[len(seen)-1] < 100 {
 					s.Advance(10 * time.Minute) // the step's bake
+				}
+				// A bake after the last step keeps blue up until a poll has seen 100%: without
+				// it CLEAN_UP may stop blue before a slow poll samples that step.
+				if d.LifecycleStage == ecstypes.ServiceDeploymentLifecycleStageBakeTime && len(seen) > 0 && seen[len(seen)-1] == 100 {
+					s.Advance(30 * time.Minute)
 				}
 				return completed(describe(t, api, "svc"), ours)
 			})
