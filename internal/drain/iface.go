@@ -147,6 +147,8 @@ type RolloutPoll struct {
 	Desired      int32          `json:"desired"`
 	Running      int32          `json:"running"`
 	Pending      int32          `json:"pending"`
+	// Failed is ECS's count of our deployment's tasks that failed to start.
+	Failed int32 `json:"failed"`
 	// Deployments is how many deployments the service lists (1 when only ours is left).
 	Deployments int `json:"deployments"`
 	// Events are the service events new since the previous poll.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -479,6 +480,8 @@ func (x *run) selectProcesses(snap *sidekiq.Snapshot, allTasks [][]ecs.Task) err
 			}
 		}
 	}
+	x.selected = slices.Grow(x.selected, len(candidates))
+	x.res.Processes = slices.Grow(x.res.Processes, len(candidates))
 	for _, p := range candidates {
 		if ok, why := sidekiq.Drainable(p); !ok {
 			x.addFinding(finding.Finding{Code: CodeNotDrainable, Name: "not-drainable", Severity: finding.Warning, Subject: p.Identity,

@@ -266,7 +266,7 @@ func (x *run) observeRollout(ctx context.Context, w *rolloutWatch, svc *ecs.Serv
 	}
 	last := *d
 	w.mem.LastOurs = &last
-	p.RolloutState, p.Desired, p.Running, p.Pending = d.RolloutState, d.Desired, d.Running, d.Pending
+	p.RolloutState, p.Desired, p.Running, p.Pending, p.Failed = d.RolloutState, d.Desired, d.Running, d.Pending, d.Failed
 	if d.Failed > w.lastFailed {
 		x.warn("%s: deployment %s: failed tasks %d → %d", svc.Ref, d.ID, w.lastFailed, d.Failed)
 		w.failedSeen = true

@@ -331,7 +331,7 @@ func FromResult(res drain.Result, opts Options) Report {
 			Rescue: res.Settings.Rescue, TaskDefinition: res.Settings.TaskDefinition,
 			OnRolloutFailure: res.Settings.OnRolloutFailure, Strict: res.Settings.Strict,
 		},
-		Jobs: Jobs(res.Jobs), JobList: []Job{}, Processes: []Process{}, Unplaced: nonNil(res.Unplaced),
+		Jobs: Jobs(res.Jobs), JobList: make([]Job, 0, len(res.JobList)), Processes: make([]Process, 0, len(res.Processes)), Unplaced: nonNil(res.Unplaced),
 		Services: []Service{}, Phases: []Phase{}, Plan: nonNil(res.Plan), APICalls: map[string]int{},
 		Warnings: nonNil(res.Warnings),
 		Lock:     Lock{Name: res.Lock.Name, Acquired: res.Lock.Acquired, Released: res.Lock.Released},

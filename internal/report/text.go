@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -23,14 +22,7 @@ const (
 )
 
 // WriteJSON writes the report as indented JSON (schema drainctl/v2, kind deploy, drain or quiet).
-func WriteJSON(w io.Writer, r Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("write json report: %w", err)
-	}
-	return nil
-}
+func WriteJSON(w io.Writer, r Report) error { return Write(w, JSON, &r, Options{}) }
 
 // outcomeText is the headline word for an outcome.
 func outcomeText(r Report) string {

@@ -1,0 +1,58 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestWriteReportJSONIsEncodingJSON: the run report's processes are encoded one at a time,
+// and the document must stay what encoding/json writes for the whole of it, for every golden
+// run and for processes with every field set, none set, and text JSON must escape.
+func TestWriteReportJSONIsEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 12, 2, 16, 0, 0, 123456789, time.UTC)
+	base := resultNamed("success_rescued")
+	many := FromResult(withExit(base.res, base.err), Options{Version: "v0.1.0-test"})
+	many.Processes = nil
+	for i := range 1000 {
+		p := Process{Identity: fmt.Sprintf("host-%d:1:%04x", i, i), Hostname: "host", State: "running"}
+		switch i % 4 {
+		case 0:
+			p.Queues = []string{"default", "mail"}
+			p.Evidence = "quiet <sent> & \"acknowledged\"\n\tü\u2028"
+			p.LastBeat, p.QuietAt, p.IdleAt, p.ReleasedAt, p.ExitedAt = at, at, at, at, at
+			p.BusyAtQuiet = 5
+		case 1:
+			p.Queues = []string{}
+		case 2:
+			p.Tag, p.Version, p.Task, p.Service, p.Exit = "app\\1", "6.4.1", "arn:aws:ecs:t/1", "prod/worker", "clean"
+		}
+		many.Processes = append(many.Processes, p)
+	}
+	one := many
+	one.Processes = many.Processes[:1]
+	cases := map[string]Report{"many": many, "one": one}
+	for _, tc := range results() {
+		cases[tc.name] = FromResult(withExit(tc.res, tc.err), Options{Version: "v0.1.0-test"})
+	}
+	for name, rep := range cases {
+		t.Run(name, func(t *testing.T) {
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(rep); err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := Write(&got, JSON, &rep, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("Write differs from encoding/json:\n--- got\n%s\n--- want\n%s", got.Bytes(), want.Bytes())
+			}
+		})
+	}
+}
