@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Format is an output format.
@@ -160,20 +162,13 @@ func writeReportJSON(w io.Writer, r *Report) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(b.Bytes()[:at])
 	bw.WriteString("\n  \"processes\": [")
-	var elem bytes.Buffer
-	enc = json.NewEncoder(&elem)
-	enc.SetIndent("    ", "  ")
-	enc.SetEscapeHTML(false)
+	var elem []byte
 	for i := range r.Processes {
-		elem.Reset()
-		if err := enc.Encode(&r.Processes[i]); err != nil {
-			return fmt.Errorf("write %s document as JSON: %w", r.Kind(), err)
+		elem = appendReportProcess(elem[:0], &r.Processes[i])
+		if i == 0 {
+			elem = elem[1:] // the first element has no comma before it
 		}
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteString("\n    ")
-		bw.Write(bytes.TrimSuffix(elem.Bytes(), []byte("\n")))
+		bw.Write(elem)
 	}
 	bw.WriteString("\n  ],")
 	bw.Write(b.Bytes()[at+len(processesNull):])
@@ -181,4 +176,57 @@ func writeReportJSON(w io.Writer, r *Report) error {
 		return fmt.Errorf("write %s document as JSON: %w", r.Kind(), err)
 	}
 	return nil
+}
+
+// appendReportProcess appends p as an element of a run report's processes, preceded by a
+// comma, as encoding/json indents it inside the document (TestWriteReportJSONIsEncodingJSON).
+func appendReportProcess(b []byte, p *Process) []byte {
+	b = append(b, ",\n    {\n      \"identity\": "...)
+	b = appendJSONString(b, p.Identity)
+	b = append(b, ",\n      \"hostname\": "...)
+	b = appendJSONString(b, p.Hostname)
+	b = append(b, ",\n      \"tag\": "...)
+	b = appendJSONString(b, p.Tag)
+	b = append(b, ",\n      \"version\": "...)
+	b = appendJSONString(b, p.Version)
+	b = append(b, ",\n      \"queues\": "...)
+	switch {
+	case p.Queues == nil:
+		b = append(b, "null"...)
+	case len(p.Queues) == 0:
+		b = append(b, "[]"...)
+	default:
+		b = append(b, '[')
+		for i, q := range p.Queues {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n        "...)
+			b = appendJSONString(b, q)
+		}
+		b = append(b, "\n      ]"...)
+	}
+	for _, f := range [...]struct{ key, v string }{{"task", p.Task}, {"service", p.Service}, {"state", p.State},
+		{"exit", p.Exit}, {"evidence", p.Evidence}} {
+		b = append(b, ",\n      \""...)
+		b = append(b, f.key...)
+		b = append(b, "\": "...)
+		b = appendJSONString(b, f.v)
+	}
+	b = append(b, ",\n      \"last_beat\": "...)
+	b = appendJSONTime(b, p.LastBeat)
+	b = append(b, ",\n      \"busy_at_quiet\": "...)
+	b = strconv.AppendInt(b, int64(p.BusyAtQuiet), 10)
+	for _, f := range [...]struct {
+		key string
+		at  time.Time
+	}{{"quiet_at", p.QuietAt}, {"idle_at", p.IdleAt}, {"released_at", p.ReleasedAt}, {"exited_at", p.ExitedAt}} {
+		if !f.at.IsZero() {
+			b = append(b, ",\n      \""...)
+			b = append(b, f.key...)
+			b = append(b, "\": "...)
+			b = appendJSONTime(b, f.at)
+		}
+	}
+	return append(b, "\n    }"...)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 )
@@ -26,6 +27,7 @@ func TestWriteReportJSONIsEncodingJSON(t *testing.T) {
 			p.BusyAtQuiet = 5
 		case 1:
 			p.Queues = []string{}
+			p.LastBeat = at.In(time.FixedZone("X", -5*3600)).Add(-time.Duration(i) * time.Millisecond)
 		case 2:
 			p.Tag, p.Version, p.Task, p.Service, p.Exit = "app\\1", "6.4.1", "arn:aws:ecs:t/1", "prod/worker", "clean"
 		}
@@ -54,5 +56,22 @@ func TestWriteReportJSONIsEncodingJSON(t *testing.T) {
 				t.Errorf("Write differs from encoding/json:\n--- got\n%s\n--- want\n%s", got.Bytes(), want.Bytes())
 			}
 		})
+	}
+}
+
+// BenchmarkWriteReportJSON is the JSON report of `quiet --all` at 10,000 processes.
+func BenchmarkWriteReportJSON(b *testing.B) {
+	at := time.Date(2026, 12, 2, 16, 0, 0, 123456789, time.UTC)
+	rep := Report{Schema: Schema, DocKind: "quiet", Command: "quiet"}
+	for i := range 10000 {
+		rep.Processes = append(rep.Processes, Process{Identity: fmt.Sprintf("ip-10-0-%d-%d:1000:%012x", i/256, i%256, i),
+			Hostname: fmt.Sprintf("ip-10-0-%d-%d", i/256, i%256), Tag: "app", Queues: []string{"default", "mail"}, State: "running",
+			Evidence: "quiet sent; not waiting for the acknowledgement (--no-wait)", LastBeat: at, BusyAtQuiet: 5})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Write(io.Discard, JSON, &rep, Options{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
