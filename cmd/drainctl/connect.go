@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
 	"sync"
 	"time"
@@ -134,26 +132,6 @@ func ecsErr(err error) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	return err
-}
-
-// lockOwner describes this run in the deploy lock: the CI job when there is one, else the
-// user.
-func lockOwner(getenv env, now time.Time) sidekiq.LockOwner {
-	owner := getenv("USER")
-	if srv, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID"); repo != "" && id != "" {
-		owner = fmt.Sprintf("%s/%s/actions/runs/%s", srv, repo, id)
-	} else if u := getenv("CI_JOB_URL"); u != "" {
-		owner = u
-	}
-	if owner == "" {
-		if u, err := user.Current(); err == nil {
-			owner = u.Username
-		} else {
-			owner = fmt.Sprintf("uid %d", os.Getuid())
-		}
-	}
-	host, _ := os.Hostname()
-	return sidekiq.LockOwner{Owner: owner, Host: host, PID: os.Getpid(), StartedAt: now}
 }
 
 // quietRedisLogs silences go-redis's own logger, which prints dial failures to stderr: the

@@ -40,7 +40,7 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	}
 	cfg.RedisURL = ro.Redacted()
 	started := time.Now()
-	cfg.LockOwner = lockOwner(getenv, started)
+	cfg.LockOwner = drain.NewLockOwner(getenv, started)
 	// From here on --report exists: a failure before the Runner starts still fills it.
 	ran := false
 	defer func() {
