@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/drainctl/drainctl/internal/exitcode"
+	"github.com/drainctl/drainctl/internal/sidekiq"
 	buildinfo "github.com/drainctl/drainctl/internal/version"
 	"io"
 	"strings"
@@ -22,7 +23,7 @@ type env func(string) string
 // run builds the app, runs it and returns the process exit code. It never panics on bad
 // input and never lets urfave/cli call os.Exit.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	quietRedisLogs()
+	sidekiq.QuietLogs()
 	// urfave/cli v2 mutates package globals (its help flag and help command) while it parses;
 	// runs in one process (the tests) take turns until their command's action starts.
 	cliMu.Lock()

@@ -5,23 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/sidekiq"
-	"github.com/redis/go-redis/v9"
 )
-
-// connectTimeout bounds the first contact with Redis (a few commands of --redis-timeout
-// each), so an unreachable server is a quick usage error rather than a hang.
-func connectTimeout(ro *sidekiq.Options) time.Duration {
-	t := ro.Timeout
-	if t <= 0 {
-		t = sidekiq.DefaultTimeout
-	}
-	return 3 * t
-}
 
 // openRedis connects to the fleet's Redis. With ping, it also checks that Redis is
 // reachable and writable (commands that signal); otherwise the first read is the check.
@@ -34,7 +21,7 @@ func openRedis(ctx context.Context, ro *sidekiq.Options, ping bool) (*sidekiq.Cl
 	if !ping {
 		return cl, nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+	pctx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
@@ -58,7 +45,7 @@ func redisErr(ro *sidekiq.Options, err error) error {
 
 // snapshot reads the fleet; a failure is a usage error (unreachable, wrong password).
 func snapshot(ctx context.Context, cl *sidekiq.Client, ro *sidekiq.Options) (*sidekiq.Snapshot, error) {
-	sctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+	sctx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 	defer cancel()
 	snap, err := cl.Snapshot(sctx)
 	if err != nil {
@@ -133,11 +120,3 @@ func ecsErr(err error) error {
 	}
 	return err
 }
-
-// quietRedisLogs silences go-redis's own logger, which prints dial failures to stderr: the
-// error drainctl reports already says it, on one line.
-var quietRedisLogs = sync.OnceFunc(func() { redis.SetLogger(nopLogger{}) })
-
-type nopLogger struct{}
-
-func (nopLogger) Printf(context.Context, string, ...any) {}

@@ -314,7 +314,7 @@ func runStatusStream(ctx context.Context, o opts, u *ui, ro *sidekiq.Options, cl
 		}
 		return redisErr(ro, err)
 	}
-	ictx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+	ictx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 	ids, super, err := cl.FleetIDs(ictx)
 	cancel()
 	if err != nil {
@@ -409,7 +409,7 @@ func runStatusStream(ctx context.Context, o opts, u *ui, ro *sidekiq.Options, cl
 	}
 	if total == 0 && selGiven {
 		// Nothing matched: the same error as the unstreamed path, from a fresh read.
-		pctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+		pctx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 		snap, err := cl.Processes(pctx)
 		cancel()
 		if err != nil {
