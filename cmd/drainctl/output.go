@@ -18,9 +18,8 @@ import (
 type ui struct {
 	stdout, stderr io.Writer
 	getenv         env
-	out            format
+	out            report.Format
 	reportPath     string
-	reportFormat   format
 	showArgs       bool
 	color          bool
 	tty            bool
@@ -34,7 +33,7 @@ func newUI(o opts, stdout, stderr io.Writer) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, rf, err := o.reportFile()
+	path, err := o.reportPath()
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +49,7 @@ func newUI(o opts, stdout, stderr io.Writer) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &ui{stdout: stdout, stderr: stderr, getenv: o.getenv, out: out, reportPath: path, reportFormat: rf, showArgs: showArgs}
+	u := &ui{stdout: stdout, stderr: stderr, getenv: o.getenv, out: out, reportPath: path, showArgs: showArgs}
 	u.tty = isTerminal(stderr)
 	u.color = u.tty && !noColor && o.getenv("NO_COLOR") == "" && o.getenv("TERM") != "dumb"
 	if lf == "json" {
@@ -107,7 +106,7 @@ func (u *ui) observer() drain.Observer {
 	if u.jsonLogs {
 		return slogObserver{u.log}
 	}
-	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == formatJSON, Color: u.color})
+	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == report.JSON, Color: u.color})
 }
 
 // checkReportPath makes sure --report can be written before anything else happens.
@@ -130,7 +129,7 @@ func (u *ui) runReport(res drain.Result, command string, toStdout bool) error {
 	if toStdout {
 		so := ro
 		so.Color = u.color && isTerminal(u.stdout)
-		if err := report.Write(u.stdout, report.Format(u.out), &rep, so); err != nil {
+		if err := report.Write(u.stdout, u.out, &rep, so); err != nil {
 			errs = append(errs, fmt.Errorf("write the result: %w", err))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/exitcode"
+	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
 )
@@ -76,7 +77,7 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	code := exitcode.Code(res.ExitCode)
 	// A refused preflight changed nothing: in text mode on stdout the error line is the whole
 	// story, but --report still gets the document.
-	refusedText := errors.Is(runErr, drain.ErrPreflight) && u.out == formatText
+	refusedText := errors.Is(runErr, drain.ErrPreflight) && u.out == report.Text
 	if err := u.runReport(res, string(res.Command), !refusedText); err != nil {
 		u.warn("%v", err)
 	}

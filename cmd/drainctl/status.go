@@ -60,7 +60,7 @@ func runStatus(c *cli.Context, getenv env) error {
 	if err != nil {
 		return err
 	}
-	if watch && (u.out != formatText || u.reportPath != "") {
+	if watch && (u.out != report.Text || u.reportPath != "") {
 		return usageErr("--watch shows text on the terminal: leave out --output %s and --report", u.out)
 	}
 	ctx := c.Context
@@ -72,7 +72,7 @@ func runStatus(c *cli.Context, getenv env) error {
 	if watch {
 		return watchStatus(ctx, o, u, ro, cl, refs, sel, selGiven, interval)
 	}
-	if u.out == formatJSON && u.reportPath == "" {
+	if u.out == report.JSON && u.reportPath == "" {
 		// The measured path (BENCHMARKS.md): streamed, in bounded memory.
 		return runStatusStream(ctx, o, u, ro, cl, refs, sel, selGiven)
 	}
@@ -261,7 +261,7 @@ func (u *ui) emitDoc(doc report.Doc) error {
 	ro := report.Options{Command: doc.Kind(), Version: versionString(), ShowArgs: u.showArgs}
 	so := ro
 	so.Color = u.color && isTerminal(u.stdout)
-	if err := report.Write(u.stdout, report.Format(u.out), doc, so); err != nil {
+	if err := report.Write(u.stdout, u.out, doc, so); err != nil {
 		return fmt.Errorf("write the result: %w", err)
 	}
 	if u.reportPath == "" {
