@@ -57,18 +57,14 @@ func snapshot(ctx context.Context, cl *sidekiq.Client, ro *sidekiq.Options) (*si
 	return snap, nil
 }
 
-// selectProcesses applies the selector; an empty selection is bad input that shows what
-// the fleet holds.
-func selectProcesses(snap *sidekiq.Snapshot, sel sidekiq.Selector) ([]sidekiq.Process, error) {
-	s, err := snap.Select(sel)
-	if err != nil {
-		var empty *sidekiq.EmptySelectionError
-		if errors.As(err, &empty) || errors.Is(err, sidekiq.ErrNoSelector) {
-			return nil, &exitError{code: exitUsage, err: err, hint: "run 'drainctl status --all' to see the fleet"}
-		}
-		return nil, err
+// selectionErr makes an empty selection (or none) bad input, with a hint that shows what the
+// fleet holds; other errors pass unchanged.
+func selectionErr(err error) error {
+	var empty *sidekiq.EmptySelectionError
+	if errors.As(err, &empty) || errors.Is(err, sidekiq.ErrNoSelector) {
+		return &exitError{code: exitUsage, err: err, hint: "run 'drainctl status --all' to see the fleet"}
 	}
-	return s.Processes, nil
+	return err
 }
 
 // noSelectorErr is the usage error of a command that needs a selection.
