@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/report"
@@ -104,7 +103,7 @@ func (u *ui) annotate(level, msg string) {
 // on stderr, or slog records with --log-format json.
 func (u *ui) observer() drain.Observer {
 	if u.jsonLogs {
-		return slogObserver{u.log}
+		return report.LogObserver{Log: u.log}
 	}
 	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == report.JSON, Color: u.color})
 }
@@ -146,32 +145,3 @@ func (u *ui) runReport(res drain.Result, command string, toStdout bool) error {
 	}
 	return errors.Join(errs...)
 }
-
-// slogObserver writes the Runner's events as slog records (--log-format json).
-type slogObserver struct{ log *slog.Logger }
-
-func (o slogObserver) PhaseStarted(p drain.Phase, at time.Time) {
-	o.log.Info("phase started", "phase", string(p))
-}
-
-func (o slogObserver) PhaseEnded(p drain.Phase, at time.Time, err error) {
-	if err != nil {
-		o.log.Warn("phase ended", "phase", string(p), "error", err.Error())
-		return
-	}
-	o.log.Info("phase ended", "phase", string(p))
-}
-
-func (o slogObserver) DrainProgress(p drain.DrainProgress) {
-	o.log.Info("drain", "phase", string(p.Phase), "total", p.Total, "remaining", p.Remaining)
-}
-
-func (o slogObserver) RolloutPoll(p drain.RolloutPoll) {
-	o.log.Info("rollout", "service", p.Ref.String(), "deployment", p.DeploymentID, "state", p.RolloutState,
-		"running", p.Running, "desired", p.Desired, "pending", p.Pending)
-	for _, e := range p.Events {
-		o.log.Info("service event", "service", p.Ref.String(), "message", e.Message)
-	}
-}
-
-func (o slogObserver) Warning(msg string) { o.log.Warn(msg) }
