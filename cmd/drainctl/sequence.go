@@ -46,9 +46,7 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	ran := false
 	defer func() {
 		if !ran && err != nil && u.reportPath != "" {
-			res := drain.Result{Command: drain.CommandOf(strategy), Strategy: drain.Strategy{Name: strategy}, Outcome: drain.OutcomeRefused,
-				StartedAt: started, EndedAt: time.Now(), Error: oneLine(err.Error()), ExitCode: codeOf(err),
-				Settings: drain.Settings{RedisURL: cfg.RedisURL}, APICalls: map[string]int{}}
+			res := drain.RefusedResult(strategy, started, time.Now(), cfg.RedisURL, oneLine(err.Error()), codeOf(err))
 			if rerr := u.runReport(res, res.Command, false); rerr != nil {
 				u.warn("%v", rerr)
 			}
@@ -87,29 +85,10 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	if runErr == nil {
 		runErr = errors.New(string(res.Outcome))
 	}
-	hint := ""
-	if res.Left != nil {
-		hint = res.Left.Hint
-		if len(res.Left.QuietProcesses) > 0 {
-			u.warn("left quiet: %s", strings.Join(res.Left.QuietProcesses, ", "))
-		}
+	if res.Left != nil && len(res.Left.QuietProcesses) > 0 {
+		u.warn("left quiet: %s", strings.Join(res.Left.QuietProcesses, ", "))
 	}
-	var (
-		empty  *drain.EmptySelectionError
-		locked *drain.LockedError
-	)
-	switch {
-	case errors.As(runErr, &empty) || hasFinding(runErr, drain.CodeEmptySelection):
-		// Sidekiq's keys under another prefix are the usual reason for an empty fleet.
-		if h, herr := cl.NamespaceHint(ctx); herr == nil && h != "" {
-			hint = h
-		} else if empty != nil && empty.Hint != "" {
-			hint = empty.Hint
-		}
-	case errors.As(runErr, &locked):
-		hint = locked.Hint()
-	}
-	return &exitError{code: int(code), err: runErr, hint: hint}
+	return &exitError{code: int(code), err: runErr, hint: drain.FailureHint(ctx, res, runErr, cl)}
 }
 
 // sequenceConfig reads the flags of deploy, drain or quiet into a drain.Config; it fails
@@ -183,18 +162,4 @@ func sequenceConfig(o opts, strategy drain.StrategyName) (cfg drain.Config, err 
 	}
 	cfg.TaskDefinition = o.str("task-definition")
 	return cfg, nil
-}
-
-// hasFinding says whether a preflight refusal carries a finding with the given code.
-func hasFinding(err error, code string) bool {
-	var pe *drain.PreflightError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	for _, f := range pe.Findings {
-		if f.Code == code {
-			return true
-		}
-	}
-	return false
 }
