@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/report"
@@ -88,15 +87,6 @@ func (u *ui) info(format string, args ...any) {
 		return
 	}
 	fmt.Fprintf(u.stderr, "drainctl: %s\n", msg)
-}
-
-// annotate prints a GitHub Actions workflow command on stderr when GITHUB_ACTIONS=true.
-func (u *ui) annotate(level, msg string) {
-	if u.getenv("GITHUB_ACTIONS") != "true" {
-		return
-	}
-	msg = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(msg)
-	fmt.Fprintf(u.stderr, "::%s::%s\n", level, msg)
 }
 
 // observer is the live progress of a drain.Runner (or of drain/quiet): report.Progress
