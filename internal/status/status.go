@@ -53,7 +53,10 @@ type Reader struct {
 // opposed to a bad selection or a failure of ECS or of the output.
 type FleetError struct{ Err error }
 
+// Error is the Redis failure's message.
 func (e *FleetError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the Redis failure.
 func (e *FleetError) Unwrap() error { return e.Err }
 
 // Read reads the fleet (and the services) into a status document. Problems that leave the
