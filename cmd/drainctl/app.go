@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/drainctl/drainctl/internal/exitcode"
+	"github.com/drainctl/drainctl/internal/sidekiq"
+	"github.com/drainctl/drainctl/internal/suggest"
 	buildinfo "github.com/drainctl/drainctl/internal/version"
 	"io"
 	"strings"
@@ -22,7 +24,7 @@ type env func(string) string
 // run builds the app, runs it and returns the process exit code. It never panics on bad
 // input and never lets urfave/cli call os.Exit.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
-	quietRedisLogs()
+	sidekiq.QuietLogs()
 	// urfave/cli v2 mutates package globals (its help flag and help command) while it parses;
 	// runs in one process (the tests) take turns until their command's action starts.
 	cliMu.Lock()
@@ -131,46 +133,15 @@ func flagError(c *cli.Command, err error) error {
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		name = strings.TrimLeft(name, "-")
 		msg = fmt.Sprintf("unknown flag --%s", name)
-		if best := closestFlag(c, name); best != "" {
+		var names []string
+		for _, f := range c.Flags {
+			names = append(names, f.Names()...)
+		}
+		if best := suggest.Closest(name, names); best != "" {
 			msg += fmt.Sprintf(": did you mean --%s?", best)
 		}
 	}
 	return &exitError{code: exitUsage, err: errors.New(msg), hint: hint}
-}
-
-// closestFlag is the command's flag nearest to name by edit distance, if it is near enough
-// to be a typo (at most a third of the name's letters differ).
-func closestFlag(c *cli.Command, name string) string {
-	best, bestD := "", len(name)/3+1
-	for _, f := range c.Flags {
-		for _, n := range f.Names() {
-			if d := editDistance(name, n); d < bestD {
-				best, bestD = n, d
-			}
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // commandNames lists the commands for an error naming them.

@@ -3,14 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/check"
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/ecs"
-	"github.com/drainctl/drainctl/internal/finding"
 	"github.com/drainctl/drainctl/internal/report"
 	"github.com/urfave/cli/v2"
 )
@@ -68,18 +64,18 @@ func runCheck(c *cli.Context, getenv env) error {
 	if err != nil {
 		return err
 	}
-	launchType := strings.ToUpper(o.str("launch-type"))
-	if launchType != "" && launchType != check.LaunchTypeFargate && launchType != check.LaunchTypeEC2 {
-		return usageErr("--launch-type %q: must be FARGATE or EC2", o.str("launch-type"))
+	launchType, err := check.ParseLaunchType(o.str("launch-type"))
+	if err != nil {
+		return usageErr("--launch-type %q: %w", o.str("launch-type"), err)
 	}
 	agentStop, err := o.duration("agent-stop-timeout")
 	if err != nil {
 		return err
 	}
-	if agentStop < 0 || agentStop > 0 && agentStop < time.Second {
-		return usageErr("--agent-stop-timeout %s: must be at least 1s", agentStop)
+	agentSecs, err := check.AgentStopSeconds(agentStop)
+	if err != nil {
+		return usageErr("--agent-stop-timeout %s: %w", agentStop, err)
 	}
-	agentSecs := int(agentStop / time.Second)
 	refs, err := o.serviceRefs(false)
 	if err != nil {
 		return err
@@ -98,27 +94,12 @@ func runCheck(c *cli.Context, getenv env) error {
 		}
 		scripts = append(scripts, sf)
 	}
-
-	if i := slices.Index(files, "-"); i >= 0 && slices.Contains(files[i+1:], "-") {
-		return usageErr("--task-definition-file -: stdin can be read only once")
-	}
-	var inputs []check.Input
-	for _, p := range files {
-		var td check.TaskDefinition
-		var err error
-		source := p
-		switch p {
-		case "-":
-			source = "(stdin)"
-			td, err = check.ReadTaskDefinition(c.App.Reader, source)
-		default:
-			td, err = check.ReadTaskDefinitionFile(p)
-		}
-		if err != nil {
-			return usageErr("--task-definition-file: %w", err)
-		}
-		inputs = append(inputs, check.Input{Source: source, TaskDefinition: td, Container: container, EntrypointScripts: scripts, LaunchType: launchType,
-			AgentStopTimeout: agentSecs})
+	inputs, err := check.ReadInputs(files, c.App.Reader,
+		check.Input{Container: container, EntrypointScripts: scripts, LaunchType: launchType, AgentStopTimeout: agentSecs})
+	if errors.Is(err, check.ErrStdinTwice) {
+		return usageErr("--task-definition-file -: %w", err)
+	} else if err != nil {
+		return usageErr("--task-definition-file: %w", err)
 	}
 	if len(refs) > 0 {
 		live, err := liveInputs(c, o, u, refs, container, scripts, launchType)
@@ -144,14 +125,8 @@ func runCheck(c *cli.Context, getenv env) error {
 			u.warn("append to $%s: %v", report.StepSummaryEnv, err)
 		}
 	}
-	for _, f := range res.Findings {
-		msg := fmt.Sprintf("%s %s (%s): %s", f.Code, f.Name, f.Subject, f.Message)
-		switch f.Severity {
-		case finding.Error:
-			u.annotate("error", msg)
-		case finding.Warning:
-			u.annotate("warning", msg)
-		}
+	if err := report.WriteFindingAnnotations(u.stderr, u.getenv, res); err != nil {
+		u.warn("%v", err)
 	}
 	if code := res.ExitCode(strict); code != exitOK {
 		what := fmt.Sprintf("%d error(s)", res.Summary.Errors)

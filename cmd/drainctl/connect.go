@@ -4,26 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/sidekiq"
-	"github.com/redis/go-redis/v9"
 )
-
-// connectTimeout bounds the first contact with Redis (a few commands of --redis-timeout
-// each), so an unreachable server is a quick usage error rather than a hang.
-func connectTimeout(ro *sidekiq.Options) time.Duration {
-	t := ro.Timeout
-	if t <= 0 {
-		t = sidekiq.DefaultTimeout
-	}
-	return 3 * t
-}
 
 // openRedis connects to the fleet's Redis. With ping, it also checks that Redis is
 // reachable and writable (commands that signal); otherwise the first read is the check.
@@ -36,7 +21,7 @@ func openRedis(ctx context.Context, ro *sidekiq.Options, ping bool) (*sidekiq.Cl
 	if !ping {
 		return cl, nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+	pctx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
@@ -60,7 +45,7 @@ func redisErr(ro *sidekiq.Options, err error) error {
 
 // snapshot reads the fleet; a failure is a usage error (unreachable, wrong password).
 func snapshot(ctx context.Context, cl *sidekiq.Client, ro *sidekiq.Options) (*sidekiq.Snapshot, error) {
-	sctx, cancel := context.WithTimeout(ctx, connectTimeout(ro))
+	sctx, cancel := context.WithTimeout(ctx, ro.ConnectTimeout())
 	defer cancel()
 	snap, err := cl.Snapshot(sctx)
 	if err != nil {
@@ -72,18 +57,14 @@ func snapshot(ctx context.Context, cl *sidekiq.Client, ro *sidekiq.Options) (*si
 	return snap, nil
 }
 
-// selectProcesses applies the selector; an empty selection is bad input that shows what
-// the fleet holds.
-func selectProcesses(snap *sidekiq.Snapshot, sel sidekiq.Selector) ([]sidekiq.Process, error) {
-	s, err := snap.Select(sel)
-	if err != nil {
-		var empty *sidekiq.EmptySelectionError
-		if errors.As(err, &empty) || errors.Is(err, sidekiq.ErrNoSelector) {
-			return nil, &exitError{code: exitUsage, err: err, hint: "run 'drainctl status --all' to see the fleet"}
-		}
-		return nil, err
+// selectionErr makes an empty selection (or none) bad input, with a hint that shows what the
+// fleet holds; other errors pass unchanged.
+func selectionErr(err error) error {
+	var empty *sidekiq.EmptySelectionError
+	if errors.As(err, &empty) || errors.Is(err, sidekiq.ErrNoSelector) {
+		return &exitError{code: exitUsage, err: err, hint: "run 'drainctl status --all' to see the fleet"}
 	}
-	return s.Processes, nil
+	return err
 }
 
 // noSelectorErr is the usage error of a command that needs a selection.
@@ -135,31 +116,3 @@ func ecsErr(err error) error {
 	}
 	return err
 }
-
-// lockOwner describes this run in the deploy lock: the CI job when there is one, else the
-// user.
-func lockOwner(getenv env, now time.Time) sidekiq.LockOwner {
-	owner := getenv("USER")
-	if srv, repo, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID"); repo != "" && id != "" {
-		owner = fmt.Sprintf("%s/%s/actions/runs/%s", srv, repo, id)
-	} else if u := getenv("CI_JOB_URL"); u != "" {
-		owner = u
-	}
-	if owner == "" {
-		if u, err := user.Current(); err == nil {
-			owner = u.Username
-		} else {
-			owner = fmt.Sprintf("uid %d", os.Getuid())
-		}
-	}
-	host, _ := os.Hostname()
-	return sidekiq.LockOwner{Owner: owner, Host: host, PID: os.Getpid(), StartedAt: now}
-}
-
-// quietRedisLogs silences go-redis's own logger, which prints dial failures to stderr: the
-// error drainctl reports already says it, on one line.
-var quietRedisLogs = sync.OnceFunc(func() { redis.SetLogger(nopLogger{}) })
-
-type nopLogger struct{}
-
-func (nopLogger) Printf(context.Context, string, ...any) {}

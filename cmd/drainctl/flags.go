@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/drainctl/drainctl/internal/report"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
 )
@@ -287,37 +286,23 @@ func (o opts) selector() (sel sidekiq.Selector, any bool, err error) {
 	return sel, all || given, nil
 }
 
-// format is an output format.
-type format string
-
-const (
-	formatText     format = "text"
-	formatJSON     format = "json"
-	formatMarkdown format = "markdown"
-)
-
 // outputFormat reads --output.
-func (o opts) outputFormat() (format, error) {
+func (o opts) outputFormat() (report.Format, error) {
 	f, err := report.ParseFormat(o.str("output"))
 	if err != nil {
 		return "", usageErr("--output: %w", err)
 	}
-	return format(f), nil
+	return f, nil
 }
 
-// reportFile reads --report and the format its extension names.
-func (o opts) reportFile() (string, format, error) {
+// reportPath reads --report, refusing a file whose extension names no format.
+func (o opts) reportPath() (string, error) {
 	path := o.str("report")
 	if path == "" {
-		return "", "", nil
+		return "", nil
 	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json":
-		return path, formatJSON, nil
-	case ".md", ".markdown":
-		return path, formatMarkdown, nil
-	case ".txt", ".text":
-		return path, formatText, nil
+	if _, err := report.FormatOfPath(path); err != nil {
+		return "", usageErr("--report %w", err)
 	}
-	return "", "", usageErr("--report %q: unknown extension: use .json, .md or .txt", path)
+	return path, nil
 }

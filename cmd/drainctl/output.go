@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/report"
@@ -18,9 +16,8 @@ import (
 type ui struct {
 	stdout, stderr io.Writer
 	getenv         env
-	out            format
+	out            report.Format
 	reportPath     string
-	reportFormat   format
 	showArgs       bool
 	color          bool
 	tty            bool
@@ -34,7 +31,7 @@ func newUI(o opts, stdout, stderr io.Writer) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, rf, err := o.reportFile()
+	path, err := o.reportPath()
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +47,7 @@ func newUI(o opts, stdout, stderr io.Writer) (*ui, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &ui{stdout: stdout, stderr: stderr, getenv: o.getenv, out: out, reportPath: path, reportFormat: rf, showArgs: showArgs}
+	u := &ui{stdout: stdout, stderr: stderr, getenv: o.getenv, out: out, reportPath: path, showArgs: showArgs}
 	u.tty = isTerminal(stderr)
 	u.color = u.tty && !noColor && o.getenv("NO_COLOR") == "" && o.getenv("TERM") != "dumb"
 	if lf == "json" {
@@ -92,22 +89,13 @@ func (u *ui) info(format string, args ...any) {
 	fmt.Fprintf(u.stderr, "drainctl: %s\n", msg)
 }
 
-// annotate prints a GitHub Actions workflow command on stderr when GITHUB_ACTIONS=true.
-func (u *ui) annotate(level, msg string) {
-	if u.getenv("GITHUB_ACTIONS") != "true" {
-		return
-	}
-	msg = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(msg)
-	fmt.Fprintf(u.stderr, "::%s::%s\n", level, msg)
-}
-
 // observer is the live progress of a drain.Runner (or of drain/quiet): report.Progress
 // on stderr, or slog records with --log-format json.
 func (u *ui) observer() drain.Observer {
 	if u.jsonLogs {
-		return slogObserver{u.log}
+		return report.LogObserver{Log: u.log}
 	}
-	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == formatJSON, Color: u.color})
+	return report.NewProgress(u.stderr, report.ProgressOptions{TTY: u.tty, JSONOutput: u.out == report.JSON, Color: u.color})
 }
 
 // checkReportPath makes sure --report can be written before anything else happens.
@@ -130,7 +118,7 @@ func (u *ui) runReport(res drain.Result, command string, toStdout bool) error {
 	if toStdout {
 		so := ro
 		so.Color = u.color && isTerminal(u.stdout)
-		if err := report.Write(u.stdout, report.Format(u.out), &rep, so); err != nil {
+		if err := report.Write(u.stdout, u.out, &rep, so); err != nil {
 			errs = append(errs, fmt.Errorf("write the result: %w", err))
 		}
 	}
@@ -147,32 +135,3 @@ func (u *ui) runReport(res drain.Result, command string, toStdout bool) error {
 	}
 	return errors.Join(errs...)
 }
-
-// slogObserver writes the Runner's events as slog records (--log-format json).
-type slogObserver struct{ log *slog.Logger }
-
-func (o slogObserver) PhaseStarted(p drain.Phase, at time.Time) {
-	o.log.Info("phase started", "phase", string(p))
-}
-
-func (o slogObserver) PhaseEnded(p drain.Phase, at time.Time, err error) {
-	if err != nil {
-		o.log.Warn("phase ended", "phase", string(p), "error", err.Error())
-		return
-	}
-	o.log.Info("phase ended", "phase", string(p))
-}
-
-func (o slogObserver) DrainProgress(p drain.DrainProgress) {
-	o.log.Info("drain", "phase", string(p.Phase), "total", p.Total, "remaining", p.Remaining)
-}
-
-func (o slogObserver) RolloutPoll(p drain.RolloutPoll) {
-	o.log.Info("rollout", "service", p.Ref.String(), "deployment", p.DeploymentID, "state", p.RolloutState,
-		"running", p.Running, "desired", p.Desired, "pending", p.Pending)
-	for _, e := range p.Events {
-		o.log.Info("service event", "service", p.Ref.String(), "message", e.Message)
-	}
-}
-
-func (o slogObserver) Warning(msg string) { o.log.Warn(msg) }

@@ -8,6 +8,7 @@ import (
 	"github.com/drainctl/drainctl/internal/drain"
 	"github.com/drainctl/drainctl/internal/ecs"
 	"github.com/drainctl/drainctl/internal/exitcode"
+	"github.com/drainctl/drainctl/internal/report"
 	"github.com/drainctl/drainctl/internal/sidekiq"
 	"github.com/urfave/cli/v2"
 )
@@ -40,14 +41,12 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	}
 	cfg.RedisURL = ro.Redacted()
 	started := time.Now()
-	cfg.LockOwner = lockOwner(getenv, started)
+	cfg.LockOwner = drain.NewLockOwner(getenv, started)
 	// From here on --report exists: a failure before the Runner starts still fills it.
 	ran := false
 	defer func() {
 		if !ran && err != nil && u.reportPath != "" {
-			res := drain.Result{Command: drain.CommandOf(strategy), Strategy: drain.Strategy{Name: strategy}, Outcome: drain.OutcomeRefused,
-				StartedAt: started, EndedAt: time.Now(), Error: oneLine(err.Error()), ExitCode: codeOf(err),
-				Settings: drain.Settings{RedisURL: cfg.RedisURL}, APICalls: map[string]int{}}
+			res := drain.RefusedResult(strategy, started, time.Now(), cfg.RedisURL, oneLine(err.Error()), codeOf(err))
 			if rerr := u.runReport(res, res.Command, false); rerr != nil {
 				u.warn("%v", rerr)
 			}
@@ -76,7 +75,7 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	code := exitcode.Code(res.ExitCode)
 	// A refused preflight changed nothing: in text mode on stdout the error line is the whole
 	// story, but --report still gets the document.
-	refusedText := errors.Is(runErr, drain.ErrPreflight) && u.out == formatText
+	refusedText := errors.Is(runErr, drain.ErrPreflight) && u.out == report.Text
 	if err := u.runReport(res, string(res.Command), !refusedText); err != nil {
 		u.warn("%v", err)
 	}
@@ -86,29 +85,10 @@ func runSequence(c *cli.Context, getenv env, strategy drain.StrategyName) (err e
 	if runErr == nil {
 		runErr = errors.New(string(res.Outcome))
 	}
-	hint := ""
-	if res.Left != nil {
-		hint = res.Left.Hint
-		if len(res.Left.QuietProcesses) > 0 {
-			u.warn("left quiet: %s", strings.Join(res.Left.QuietProcesses, ", "))
-		}
+	if res.Left != nil && len(res.Left.QuietProcesses) > 0 {
+		u.warn("left quiet: %s", strings.Join(res.Left.QuietProcesses, ", "))
 	}
-	var (
-		empty  *drain.EmptySelectionError
-		locked *drain.LockedError
-	)
-	switch {
-	case errors.As(runErr, &empty) || hasFinding(runErr, drain.CodeEmptySelection):
-		// Sidekiq's keys under another prefix are the usual reason for an empty fleet.
-		if h, herr := cl.NamespaceHint(ctx); herr == nil && h != "" {
-			hint = h
-		} else if empty != nil && empty.Hint != "" {
-			hint = empty.Hint
-		}
-	case errors.As(runErr, &locked):
-		hint = locked.Hint()
-	}
-	return &exitError{code: int(code), err: runErr, hint: hint}
+	return &exitError{code: int(code), err: runErr, hint: drain.FailureHint(ctx, res, runErr, cl)}
 }
 
 // sequenceConfig reads the flags of deploy, drain or quiet into a drain.Config; it fails
@@ -182,18 +162,4 @@ func sequenceConfig(o opts, strategy drain.StrategyName) (cfg drain.Config, err 
 	}
 	cfg.TaskDefinition = o.str("task-definition")
 	return cfg, nil
-}
-
-// hasFinding says whether a preflight refusal carries a finding with the given code.
-func hasFinding(err error, code string) bool {
-	var pe *drain.PreflightError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	for _, f := range pe.Findings {
-		if f.Code == code {
-			return true
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -218,4 +219,27 @@ func (e *findingsErrWriter) Write(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
+}
+
+// WriteFindingAnnotations writes a GitHub Actions workflow command for each error (::error::)
+// and warning (::warning::) finding of res when getenv("GITHUB_ACTIONS") is "true", so that
+// they show on the workflow run; otherwise nothing.
+func WriteFindingAnnotations(w io.Writer, getenv func(string) string, res check.Result) error {
+	if getenv("GITHUB_ACTIONS") != "true" {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, f := range res.Findings {
+		msg := escapeCommand(fmt.Sprintf("%s %s (%s): %s", f.Code, f.Name, f.Subject, f.Message))
+		switch f.Severity {
+		case finding.Error:
+			fmt.Fprintf(&b, "::error::%s\n", msg)
+		case finding.Warning:
+			fmt.Fprintf(&b, "::warning::%s\n", msg)
+		}
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("write annotations: %w", err)
+	}
+	return nil
 }

@@ -144,3 +144,24 @@ func TestWriteFindingsReportsWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFindingAnnotations: one workflow command per error and warning finding, escaped,
+// and nothing outside GitHub Actions.
+func TestWriteFindingAnnotations(t *testing.T) {
+	res := sampleResult()
+	res.Findings = append(res.Findings, check.Finding{Code: "SP020", Name: "note", Severity: finding.Info, Subject: "s", Message: "fyi"})
+	res.Findings[0].Message = "runs `a | b`\n100% wrong"
+	var b bytes.Buffer
+	if err := WriteFindingAnnotations(&b, func(string) string { return "" }, res); err != nil || b.Len() != 0 {
+		t.Errorf("outside GitHub Actions: %v, wrote %q", err, b.String())
+	}
+	gh := func(k string) string { return map[string]string{"GITHUB_ACTIONS": "true"}[k] }
+	if err := WriteFindingAnnotations(&b, gh, res); err != nil {
+		t.Fatal(err)
+	}
+	want := "::error::SP001 shell-wrapper-no-exec (worker:7 / sidekiq|main): runs `a | b`%0A100%25 wrong\n" +
+		"::warning::SP010 circuit-breaker-off (worker:7 / sidekiq|main): breaker off\n"
+	if b.String() != want {
+		t.Errorf("annotations:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package drain
 
 import (
 	"os/user"
@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// TestLockOwner: the lock names the CI job when there is one, else the user, even without $USER.
-func TestLockOwner(t *testing.T) {
+// TestNewLockOwner: the lock names the CI job when there is one, else the user, even without $USER.
+func TestNewLockOwner(t *testing.T) {
 	me, err := user.Current()
 	if err != nil {
 		t.Skipf("no current user to compare with: %v", err)
@@ -24,9 +24,9 @@ func TestLockOwner(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := lockOwner(func(k string) string { return tt.env[k] }, time.Unix(0, 0))
+			got := NewLockOwner(func(k string) string { return tt.env[k] }, time.Unix(0, 0))
 			if got.Owner != tt.want || got.PID == 0 || got.Host == "" {
-				t.Errorf("lockOwner = %+v, want owner %q with host and pid", got, tt.want)
+				t.Errorf("NewLockOwner = %+v, want owner %q with host and pid", got, tt.want)
 			}
 		})
 	}
