@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,14 +147,15 @@ func TestScripts(t *testing.T) {
 					}
 				}
 			},
-			// interrupted CODE AFTER args...: run drainctl, send it SIGINT after AFTER, and require
+			// interrupted CODE PATTERN args...: run drainctl, send it SIGINT once a line of its
+			// stderr matches PATTERN (a fixed delay raced its start-up under load), and require
 			// exit code CODE; stdout and stderr are kept for the next assertions.
 			"interrupted": func(ts *testscript.TestScript, neg bool, args []string) {
 				want, err := strconv.Atoi(args[0])
 				if err != nil {
 					ts.Fatalf("interrupted: %v", err)
 				}
-				after, err := time.ParseDuration(args[1])
+				ready, err := regexp.Compile(args[1])
 				if err != nil {
 					ts.Fatalf("interrupted: %v", err)
 				}
@@ -162,13 +166,40 @@ func TestScripts(t *testing.T) {
 					cmd.Env = append(cmd.Env, kv+"="+ts.Getenv(kv))
 				}
 				var out, errb strings.Builder
-				cmd.Stdout, cmd.Stderr = &out, &errb
+				cmd.Stdout = &out
+				pr, pw := io.Pipe()
+				cmd.Stderr = pw
 				if err := cmd.Start(); err != nil {
 					ts.Fatalf("interrupted: %v", err)
 				}
-				time.Sleep(after)
-				_ = cmd.Process.Signal(os.Interrupt)
+				seen := make(chan struct{})
+				copied := make(chan struct{})
+				go func() {
+					defer close(copied)
+					sc := bufio.NewScanner(pr)
+					matched := false
+					for sc.Scan() {
+						errb.WriteString(sc.Text() + "\n")
+						if !matched && ready.MatchString(sc.Text()) {
+							matched = true
+							close(seen)
+						}
+					}
+					_, _ = io.Copy(io.Discard, pr)
+				}()
+				select {
+				case <-seen:
+					_ = cmd.Process.Signal(os.Interrupt)
+				case <-time.After(time.Minute):
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+					pw.Close()
+					<-copied
+					ts.Fatalf("interrupted: no stderr line matched %q within a minute:\n%s", args[1], errb.String())
+				}
 				err = cmd.Wait()
+				pw.Close()
+				<-copied
 				got := 0
 				var ee *exec.ExitError
 				if errors.As(err, &ee) {
