@@ -124,10 +124,37 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 	return snap, nil
 }
 
-// decodeProcess builds one Process from its pipelined replies.
+// decodeProcess builds one Process from its pipelined go-redis replies (workers and work nil
+// for the heartbeat only).
 func decodeProcess(in interner, id string, hb, workers, work *redis.MapStringStringCmd, listed, super bool) Process {
-	p := decodeHeartbeatWith(in, id, hb.Val())
-	for _, e := range []error{hb.Err(), cmdErr(workers), cmdErr(work)} {
+	r := procReplies{hbErr: hb.Err(), withWork: workers != nil, workersErr: cmdErr(workers), workErr: cmdErr(work)}
+	for k, v := range hb.Val() {
+		r.hb.set(k, v)
+	}
+	if r.withWork {
+		for tid, raw := range workers.Val() {
+			r.workers = append(r.workers, workEntry{tid, raw})
+		}
+		for tid, raw := range work.Val() {
+			r.work = append(r.work, workEntry{tid, raw})
+		}
+	}
+	return decodeReplies(in, id, &r, listed, super)
+}
+
+// procReplies are one process's replies: its heartbeat hash and, withWork, its two work
+// hashes, each with its reply error (nil, or a redis.Error such as WRONGTYPE).
+type procReplies struct {
+	hb                         hbFields
+	withWork                   bool
+	workers, work              []workEntry
+	hbErr, workersErr, workErr error
+}
+
+// decodeReplies builds one Process from its replies, however they were read.
+func decodeReplies(in interner, id string, r *procReplies, listed, super bool) Process {
+	p := decodeHeartbeatFields(in, id, &r.hb)
+	for _, e := range []error{r.hbErr, r.workersErr, r.workErr} {
 		if e != nil && !errors.Is(e, redis.Nil) {
 			if p.Err != "" {
 				p.Err += "; "
@@ -137,20 +164,20 @@ func decodeProcess(in interner, id string, hb, workers, work *redis.MapStringStr
 	}
 	p.Listed = listed
 	p.SuperFetch = super
-	if workers == nil { // Processes: heartbeats only
+	if !r.withWork { // Processes: heartbeats only
 		return p
 	}
 	var werrs []error
-	if old := workers.Val(); len(old) > 0 {
-		jobs, err := decodeWorkWith(in, id, old)
+	if len(r.workers) > 0 {
+		jobs, err := decodeWorkEntries(in, id, r.workers)
 		p.Jobs = jobs
 		werrs = append(werrs, err)
 		if p.Version == "" && p.HashExists {
 			p.Layout = Layout6 // `:workers` is only written up to 6.4.1
 		}
 	}
-	if neu := work.Val(); len(neu) > 0 {
-		jobs, err := decodeWorkWith(in, id, neu)
+	if len(r.work) > 0 {
+		jobs, err := decodeWorkEntries(in, id, r.work)
 		if p.Jobs == nil {
 			p.Jobs = jobs
 		} else {
