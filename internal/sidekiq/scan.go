@@ -12,13 +12,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultScanChunk is how many processes one pipeline of a Scan reads: with 5 jobs each,
-// about 350 KB of replies.
+// DefaultScanChunk is how many processes a Scan writes, reads and decodes as one chunk of its
+// stream: with 5 jobs each, about 350 KB of replies.
 const DefaultScanChunk = 256
 
 // ScanOptions tunes Scan.
 type ScanOptions struct {
-	// Chunk is the number of processes read by one pipeline; DefaultScanChunk when 0.
+	// Chunk is the number of processes in one chunk of the stream; DefaultScanChunk when 0.
 	Chunk int
 	// Workers is the number of goroutines decoding chunks; GOMAXPROCS (at most 8) when 0.
 	Workers int
