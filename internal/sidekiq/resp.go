@@ -342,15 +342,29 @@ func (c *Client) dialStream(ctx context.Context) (*respConn, error) {
 		for i := 0; i < n && err == nil; i++ {
 			err = rc2.r.status()
 		}
-		if !stop() && ctx.Err() != nil {
-			err = ctx.Err()
-		}
+		stop()
 		if err != nil {
+			if cerr := ctxErr(ctx); cerr != nil {
+				err = cerr
+			}
 			_ = conn.Close()
 			return nil, err
 		}
 	}
 	return rc2, nil
+}
+
+// ctxErr is ctx's error when it is done or its deadline has passed: a socket deadline set to
+// the context's may fire a moment before the context's own timer, and the error is then the
+// context's, not the connection's. nil otherwise.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // stream sends chunks 0…n-1 on a connection of its own and reads their replies in order:
@@ -362,8 +376,8 @@ func (c *Client) dialStream(ctx context.Context) (*respConn, error) {
 func (c *Client) stream(ctx context.Context, n, ahead int, write func(w *respWriter, i int), read func(r *respReader, i int) error) error {
 	conn, err := c.dialStream(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if cerr := ctxErr(ctx); cerr != nil {
+			return cerr
 		}
 		return err
 	}
@@ -403,10 +417,13 @@ func (c *Client) stream(ctx context.Context, n, ahead int, write func(w *respWri
 	}
 	cancel()
 	wg.Wait()
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case werr != nil:
+	if rerr == nil && werr == nil {
+		return nil
+	}
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
+	}
+	if werr != nil {
 		return werr
 	}
 	return rerr

@@ -173,8 +173,8 @@ func Scan[T any](ctx context.Context, c *Client, ids []string, super map[string]
 // streamErr is the error of a stream reading n processes: the context's own error when it is
 // done, otherwise the message go-redis's pipelines gave.
 func (c *Client) streamErr(ctx context.Context, err error, n int) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
 	}
 	return fmt.Errorf("read heartbeats of %d processes on %s: %w", n, c.Redacted(), c.connErr(err))
 }
