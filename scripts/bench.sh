@@ -13,7 +13,8 @@
 #                                              vs  ruby: Sidekiq::ProcessSet.new.each(&:quiet!)
 #    The fleet is rewritten (fresh heartbeats) before every quiet, Ruby's and drainctl's.
 #    Prints every pair, then medians, the ratio of the medians, the median of the per-pair
-#    ratios and the largest peak RSS.
+#    ratios, the largest peak RSS and the median CPU time (user + system, from time -v: on a
+#    shared machine it moves much less with the load than the wall time does).
 # 2. The in-process Go benchmarks of internal/sidekiq (unless GO_BENCH=0).
 #
 # Environment: PORT (default 6390), RUNS (pairs per command, default 9), GO_BENCH (1),
@@ -61,15 +62,17 @@ fill() {
   sleep 1
 }
 
-# timed NAME CMD...: runs CMD (stdout to $tmp/out) and appends "NAME ms kB" to $tmp/results.
+# timed NAME CMD...: runs CMD (stdout to $tmp/out) and appends "NAME ms kB cpu-ms" to
+# $tmp/results.
 timed() {
   name=$1; shift
   t0=$(date +%s%N)
   /usr/bin/time -v "$@" >"$tmp/out" 2>"$tmp/time.txt" || { cat "$tmp/time.txt" >&2; exit 1; }
   t1=$(date +%s%N)
   kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tmp/time.txt")
-  echo "$name $(((t1 - t0) / 1000000)) $kb" >>"$tmp/results"
-  echo "  $name: $(((t1 - t0) / 1000000)) ms, max RSS $kb kB"
+  cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ { s += $2 } END { printf "%d", s * 1000 }' "$tmp/time.txt")
+  echo "$name $(((t1 - t0) / 1000000)) $kb $cpu" >>"$tmp/results"
+  echo "  $name: $(((t1 - t0) / 1000000)) ms, max RSS $kb kB, cpu $cpu ms"
 }
 
 ruby_status() { REDIS_URL=$url timed ruby-status ruby "$tmp/workset.rb"; }
@@ -103,21 +106,23 @@ awk '
     for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
-  { n[$1]++; ms[$1, n[$1]] = $2; if ($3 > rss[$1]) rss[$1] = $3 }
+  { n[$1]++; ms[$1, n[$1]] = $2; cpu[$1, n[$1]] = $4; if ($3 > rss[$1]) rss[$1] = $3 }
   END {
     split("status quiet", cmds, " ")
     for (c = 1; c <= 2; c++) {
       g = "drainctl-" cmds[c]; rb = "ruby-" cmds[c]
-      for (i = 1; i <= n[g]; i++) { a[i] = ms[g, i]; b[i] = ms[rb, i]; q[i] = ms[rb, i] / ms[g, i] }
-      mg = median(a, n[g]); mr = median(b, n[rb]); mq = median(q, n[g])
-      printf "%-16s median %5d ms  max RSS %7d kB (%.1f MiB)\n", g, mg, rss[g], rss[g] / 1024
-      printf "%-16s median %5d ms  max RSS %7d kB (%.1f MiB)\n", rb, mr, rss[rb], rss[rb] / 1024
+      for (i = 1; i <= n[g]; i++) {
+        a[i] = ms[g, i]; b[i] = ms[rb, i]; q[i] = ms[rb, i] / ms[g, i]; ca[i] = cpu[g, i]; cb[i] = cpu[rb, i]
+      }
+      mg = median(a, n[g]); mr = median(b, n[rb]); mq = median(q, n[g]); cg = median(ca, n[g]); cr = median(cb, n[rb])
+      printf "%-16s median %5d ms  max RSS %7d kB (%.1f MiB)  median cpu %5d ms\n", g, mg, rss[g], rss[g] / 1024, cg
+      printf "%-16s median %5d ms  max RSS %7d kB (%.1f MiB)  median cpu %5d ms\n", rb, mr, rss[rb], rss[rb] / 1024, cr
       printf "%-16s ratio of medians %.1fx, median of pair ratios %.1fx, over %d pairs\n", cmds[c], mr / mg, mq, n[g]
     }
   }' "$tmp/results"
 
 [ "$GO_BENCH" = 1 ] || exit 0
-for b in BenchmarkSnapshot BenchmarkScan BenchmarkQuietAll BenchmarkQuiet BenchmarkWatchPoll; do
+for b in BenchmarkSnapshot BenchmarkScan BenchmarkProcesses BenchmarkQuietAll BenchmarkQuiet BenchmarkWatchPoll; do
   echo "== go $b (in process; the benchmark fills $url first)"
   DRAINCTL_BENCH_REDIS_URL=$url /usr/bin/time -v "$tmp/sidekiq.test" -test.run '^$' \
     -test.bench "^$b\$" -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.benchmem \

@@ -70,7 +70,8 @@ func reportMemory(b *testing.B) {
 	}
 }
 
-// BenchmarkSnapshot reads the whole fleet: every heartbeat and every in-flight job, decoded.
+// BenchmarkSnapshot reads the whole fleet: every heartbeat and every in-flight job, decoded
+// and kept (FleetIDs, then Scan of them all).
 // The Ruby counterpart is Sidekiq::WorkSet.new.each.
 func BenchmarkSnapshot(b *testing.B) {
 	c := benchFleet(b)
@@ -84,6 +85,26 @@ func BenchmarkSnapshot(b *testing.B) {
 		}
 		if len(snap.Processes) != benchProcesses || len(snap.Processes[benchProcesses-1].Jobs) != benchJobs {
 			b.Fatalf("snapshot has %d processes", len(snap.Processes))
+		}
+	}
+	b.StopTimer()
+	reportMemory(b)
+}
+
+// BenchmarkProcesses is what quiet's preflight and each metrics sample read: every heartbeat
+// of the fleet (FleetIDs, then one stream of HGETALL <id>), no work hashes.
+func BenchmarkProcesses(b *testing.B) {
+	c := benchFleet(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		snap, err := c.Processes(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(snap.Processes) != benchProcesses || snap.Processes[benchProcesses-1].Tag == "" {
+			b.Fatalf("read %d processes", len(snap.Processes))
 		}
 	}
 	b.StopTimer()
@@ -120,8 +141,9 @@ func BenchmarkQuietAll(b *testing.B) {
 }
 
 // BenchmarkScan reads the whole fleet as `drainctl status --output json` does: FleetIDs, then
-// Scan in chunks of DefaultScanChunk processes, every heartbeat and job decoded (work here
-// only counts the jobs). Compare BenchmarkSnapshot, which reads it all in one pipeline.
+// Scan (one stream, decoded chunk by chunk of DefaultScanChunk processes), every heartbeat
+// and job decoded (work here only counts the jobs). Compare BenchmarkSnapshot, which keeps
+// every process and job in memory.
 func BenchmarkScan(b *testing.B) {
 	c := benchFleet(b)
 	ctx := context.Background()

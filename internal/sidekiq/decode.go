@@ -83,23 +83,61 @@ func decodeHeartbeat(identity string, fields map[string]string) Process {
 }
 
 func decodeHeartbeatWith(in interner, identity string, fields map[string]string) Process {
+	var f hbFields
+	for k, v := range fields {
+		f.set(k, v)
+	}
+	return decodeHeartbeatFields(in, identity, &f)
+}
+
+// hbFields are the fields of a heartbeat hash that decodeHeartbeat reads, each with whether
+// it is present; exists says the hash had any field at all. The values may be views of a
+// reused buffer: nothing decoded from them keeps them.
+type hbFields struct {
+	exists                                             bool
+	info, busy, beat, quiet, rss, rtt, concurrency     string
+	hasInfo, hasBusy, hasBeat, hasRSS, hasRTT, hasConc bool
+}
+
+// set records one field of the hash.
+func (f *hbFields) set(field, val string) {
+	f.exists = true
+	switch field {
+	case fieldInfo:
+		f.info, f.hasInfo = val, true
+	case fieldBusy:
+		f.busy, f.hasBusy = val, true
+	case fieldBeat:
+		f.beat, f.hasBeat = val, true
+	case fieldQuiet:
+		f.quiet = val
+	case fieldRSS:
+		f.rss, f.hasRSS = val, true
+	case fieldRTT:
+		f.rtt, f.hasRTT = val, true
+	case fieldConcurrency:
+		f.concurrency, f.hasConc = val, true
+	}
+}
+
+func decodeHeartbeatFields(in interner, identity string, f *hbFields) Process {
 	p := Process{Identity: identity, Layout: LayoutUnknown}
 	p.Hostname, p.PID = splitIdentity(identity)
-	if len(fields) == 0 {
+	if !f.exists {
 		return p
 	}
 	p.HashExists = true
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	if raw, ok := fields[fieldInfo]; !ok {
+	if !f.hasInfo {
 		bad("no info field")
 	} else {
-		if err := applyInfo(in, &p, readOnlyBytes(raw), bad); err != nil {
+		if err := applyInfo(in, &p, readOnlyBytes(f.info), bad); err != nil {
 			bad("info: %v", err)
 		}
 	}
-	if v, ok := fields[fieldConcurrency]; ok { // 8.1.2+: outside info
+	if v, ok := f.concurrency, f.hasConc; ok { // 8.1.2+: outside info
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			bad("concurrency %q is not an integer", v)
@@ -107,7 +145,7 @@ func decodeHeartbeatWith(in interner, identity string, fields map[string]string)
 			p.Concurrency = n
 		}
 	}
-	if v, ok := fields[fieldBusy]; ok {
+	if v, ok := f.busy, f.hasBusy; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			bad("busy %q is not an integer", v)
@@ -115,7 +153,7 @@ func decodeHeartbeatWith(in interner, identity string, fields map[string]string)
 			p.Busy = n
 		}
 	}
-	if v, ok := fields[fieldBeat]; ok {
+	if v, ok := f.beat, f.hasBeat; ok {
 		p.Beat = parseTime(v)
 		if p.Beat.IsZero() {
 			bad("beat %q is not a timestamp", v)
@@ -123,15 +161,15 @@ func decodeHeartbeatWith(in interner, identity string, fields map[string]string)
 	} else {
 		bad("no beat field")
 	}
-	p.Quiet = fields[fieldQuiet] == "true"
-	if v, ok := fields[fieldRSS]; ok && v != "" {
+	p.Quiet = f.quiet == "true"
+	if v, ok := f.rss, f.hasRSS; ok && v != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
 			p.RSSKB = n
 		} else {
 			bad("rss %q is not an integer", v)
 		}
 	}
-	if v, ok := fields[fieldRTT]; ok && v != "" {
+	if v, ok := f.rtt, f.hasRTT; ok && v != "" {
 		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
 			p.RTTMicros = n
 		} else {
@@ -439,10 +477,23 @@ func (in interner) str(raw []byte) (string, bool) {
 }
 
 func decodeWorkWith(in interner, identity string, fields map[string]string) ([]Job, error) {
-	jobs := make([]Job, 0, len(fields))
-	var errs []error
+	entries := make([]workEntry, 0, len(fields))
 	for tid, raw := range fields {
-		j, err := decodeWorkEntry(in, identity, tid, raw)
+		entries = append(entries, workEntry{tid, raw})
+	}
+	return decodeWorkEntries(in, identity, entries)
+}
+
+// workEntry is one field of a work hash: the thread id (kept in Job.Thread, so owned) and the
+// value (read only while decoding: it may be a view of a reused buffer).
+type workEntry struct{ tid, raw string }
+
+// decodeWorkEntries is decodeWork of a hash's entries in any order.
+func decodeWorkEntries(in interner, identity string, entries []workEntry) ([]Job, error) {
+	jobs := make([]Job, 0, len(entries))
+	var errs []error
+	for _, e := range entries {
+		j, err := decodeWorkEntry(in, identity, e.tid, e.raw)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -6,22 +6,21 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultScanChunk is how many processes one pipeline of a Scan reads: with 5 jobs each,
-// about 350 KB of replies.
+// DefaultScanChunk is how many processes a Scan writes, reads and decodes as one chunk of its
+// stream: with 5 jobs each, about 350 KB of replies.
 const DefaultScanChunk = 256
 
 // ScanOptions tunes Scan.
 type ScanOptions struct {
-	// Chunk is the number of processes read by one pipeline; DefaultScanChunk when 0.
+	// Chunk is the number of processes in one chunk of the stream; DefaultScanChunk when 0.
 	Chunk int
-	// Workers is the number of chunks read and decoded at once; GOMAXPROCS (at most 8) + 1
-	// when 0.
+	// Workers is the number of goroutines decoding chunks; GOMAXPROCS (at most 8) when 0.
 	Workers int
 	// NoJobs reads the heartbeats only, as Processes does (Jobs is nil).
 	NoJobs bool
@@ -45,15 +44,21 @@ func (c *Client) FleetIDs(ctx context.Context) (ids []string, super map[string]b
 	return ids, super, nil
 }
 
+// DefaultScanAhead is how many chunks of commands a Scan writes ahead of the replies it has
+// read: enough to keep Redis busy while a chunk's replies travel, few enough that Redis's
+// output buffer for the stream stays around a megabyte.
+const DefaultScanAhead = 3
+
 // Scan reads the processes ids (sorted, as FleetIDs returns them; super from FleetIDs) the
-// way Snapshot does, but a chunk at a time, so that a fleet of any size is read in bounded
-// memory: each chunk of opt.Chunk processes is one pipeline (HGETALL <id>, <id>:workers and
-// <id>:work for each), read and decoded by one of opt.Workers goroutines, which then call
-// work on the chunk's processes (concurrently, so work must be safe for that). emit gets the
-// results of work in the order of ids, on the calling goroutine; at most Workers+1 chunks are
-// in flight or waiting for emit. The round trips are ceil(len(ids)/Chunk), Workers of them
-// in flight at a time. An error (a connection or context error from a chunk, or from emit)
-// stops the scan and is returned once every worker has stopped.
+// way Snapshot does, in one pipelined stream on a connection of its own (see stream): HGETALL
+// <id>, <id>:workers and <id>:work for each process, written opt.Chunk processes at a time,
+// at most DefaultScanAhead chunks ahead of the replies read. Each chunk's raw replies are
+// decoded by one of opt.Workers goroutines, which then call work on the chunk's processes
+// (concurrently, so work must be safe for that). emit gets the results of work in the order
+// of ids, on the calling goroutine; at most Workers+1 chunks are read and not yet emitted, so
+// a fleet of any size is read in bounded memory. The round trips are one stream whatever the
+// fleet size (plus the connection's AUTH/SELECT, if any). An error (a connection or context
+// error, or one from emit) stops the scan and is returned once every goroutine has stopped.
 func Scan[T any](ctx context.Context, c *Client, ids []string, super map[string]bool, opt ScanOptions,
 	work func(ps []Process) T, emit func(T) error) error {
 	chunk := opt.Chunk
@@ -62,101 +67,151 @@ func Scan[T any](ctx context.Context, c *Client, ids []string, super map[string]
 	}
 	workers := opt.Workers
 	if workers <= 0 {
-		// One more than the cores: a worker waiting for Redis leaves its core to another.
-		workers = min(runtime.GOMAXPROCS(0), 8) + 1
+		workers = min(runtime.GOMAXPROCS(0), 8)
 	}
 	n := (len(ids) + chunk - 1) / chunk
 	workers = max(1, min(workers, n))
 	if n == 0 {
 		return nil
 	}
+	withWork := !opt.NoJobs
+	per := 1
+	if withWork {
+		per = 3
+	}
+	part := func(i int) []string { return ids[i*chunk : min((i+1)*chunk, len(ids))] }
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type result struct {
-		v   T
-		err error
+	type task struct {
+		i   int
+		raw *rawChunk
 	}
-	results := make([]chan result, n)
+	slots := make(chan struct{}, workers+1) // chunks read and not yet emitted
+	free := make(chan *rawChunk, workers+1) // their buffers, for reuse
+	tasks := make(chan task, workers+1)
+	results := make([]chan T, n)
 	for i := range results {
-		results[i] = make(chan result, 1)
+		results[i] = make(chan T, 1)
 	}
-	slots := make(chan struct{}, workers+1)
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			in := interner{}
+			var r procReplies
+			for t := range tasks {
+				ps := t.raw.decode(in, &r, part(t.i), withWork, super, c.forced)
 				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					return
+				case free <- t.raw:
+				default:
 				}
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				part := ids[i*chunk : min((i+1)*chunk, len(ids))]
-				ps, err := c.readChunk(ctx, part, super, !opt.NoJobs)
-				if err != nil {
-					results[i] <- result{err: err}
-					continue
-				}
-				results[i] <- result{v: work(ps)}
+				results[t.i] <- work(ps)
 			}
 		}()
 	}
+	prefix := c.key(heartbeatKey(""))
+	workersSuffix, workSuffix := workKeys("")
+	streamErr := make(chan error, 1)
+	go func() {
+		defer close(tasks)
+		streamErr <- c.stream(ctx, n, DefaultScanAhead, func(w *respWriter, i int) {
+			for _, id := range part(i) {
+				w.keyCommand("HGETALL", prefix, id, "")
+				if withWork {
+					w.keyCommand("HGETALL", prefix, id, workersSuffix)
+					w.keyCommand("HGETALL", prefix, id, workSuffix)
+				}
+			}
+		}, func(r *respReader, i int) error {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			var raw *rawChunk
+			select {
+			case raw = <-free:
+				raw.reset()
+			default:
+				raw = &rawChunk{}
+			}
+			for k := len(part(i)) * per; k > 0; k-- {
+				if err := r.readHash(raw); err != nil {
+					return err
+				}
+			}
+			tasks <- task{i, raw}
+			return nil
+		})
+	}()
 	var err error
-	for i := 0; i < n && err == nil; i++ {
+	errc := streamErr
+	for i := 0; i < n && err == nil; {
 		select {
-		case r := <-results[i]:
+		case v := <-results[i]:
 			<-slots
-			if r.err != nil {
-				err = r.err
-			} else {
-				err = emit(r.v)
+			err = emit(v)
+			i++
+		case e := <-errc:
+			errc = nil // the stream is over; its chunks are still being decoded
+			if e != nil {
+				err = c.streamErr(ctx, e, len(ids))
 			}
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
 	}
 	cancel()
+	if errc != nil {
+		<-errc
+	}
 	wg.Wait()
 	return err
 }
 
-// readChunk reads and decodes the processes ids (listed ones) in one pipeline.
-func (c *Client) readChunk(ctx context.Context, ids []string, super map[string]bool, withWork bool) ([]Process, error) {
-	type cmds struct{ hb, workers, work *redis.MapStringStringCmd }
-	all := make([]cmds, len(ids))
-	pipe := c.rdb.Pipeline()
-	for i, id := range ids {
-		all[i].hb = pipe.HGetAll(ctx, c.key(heartbeatKey(id)))
-		if withWork {
-			workers, work := workKeys(id)
-			all[i].workers = pipe.HGetAll(ctx, c.key(workers))
-			all[i].work = pipe.HGetAll(ctx, c.key(work))
-		}
+// streamErr is the error of a stream reading n processes: the context's own error when it is
+// done, otherwise the message go-redis's pipelines gave.
+func (c *Client) streamErr(ctx context.Context, err error, n int) error {
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
 	}
-	cmdsRun, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		for _, cmd := range cmdsRun {
-			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
-				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(e))
-			}
-		}
+	return fmt.Errorf("read heartbeats of %d processes on %s: %w", n, c.Redacted(), c.connErr(err))
+}
+
+// decode builds the processes ids from the chunk's raw replies (per process: its heartbeat
+// hash, then withWork its two work hashes), as decodeProcess does from go-redis's.
+func (ch *rawChunk) decode(in interner, r *procReplies, ids []string, withWork bool, super map[string]bool, forced Layout) []Process {
+	per := 1
+	if withWork {
+		per = 3
 	}
-	in := interner{}
 	ps := make([]Process, len(ids))
-	for i, id := range ids {
-		cm := all[i]
-		all[i] = cmds{}
-		p := decodeProcess(in, id, cm.hb, cm.workers, cm.work, true, super[id])
-		if p.HashExists && p.Layout == LayoutUnknown && c.forced != LayoutUnknown {
-			p.Layout = c.forced
+	for k, id := range ids {
+		*r = procReplies{withWork: withWork, workers: r.workers[:0], work: r.work[:0]}
+		h := ch.hashes[k*per]
+		r.hbErr = h.err
+		for j := h.first; j < h.first+2*h.pairs; j += 2 {
+			r.hb.set(ch.str(ch.spans[j]), ch.str(ch.spans[j+1]))
 		}
-		ps[i] = p
+		if withWork {
+			r.workers, r.workersErr = ch.entries(r.workers, ch.hashes[k*per+1])
+			r.work, r.workErr = ch.entries(r.work, ch.hashes[k*per+2])
+		}
+		p := decodeReplies(in, id, r, true, super[id])
+		if p.HashExists && p.Layout == LayoutUnknown && forced != LayoutUnknown {
+			p.Layout = forced
+		}
+		ps[k] = p
 	}
-	return ps, nil
+	return ps
+}
+
+// entries appends a work hash's entries to dst: the thread ids copied (Job.Thread keeps them),
+// the values views of the chunk.
+func (ch *rawChunk) entries(dst []workEntry, h rawHash) ([]workEntry, error) {
+	for j := h.first; j < h.first+2*h.pairs; j += 2 {
+		dst = append(dst, workEntry{tid: strings.Clone(ch.str(ch.spans[j])), raw: ch.str(ch.spans[j+1])})
+	}
+	return dst, h.err
 }

@@ -27,7 +27,8 @@ func scanAll(t *testing.T, c *Client, opt ScanOptions) ([]Process, error) {
 }
 
 // TestScanIsSnapshot: Scan reads exactly what Snapshot reads (Processes without jobs when
-// NoJobs), in identity order, with ceil(n/Chunk)+1 round trips.
+// NoJobs), as SnapshotOf reads it through go-redis, in identity order, in two round trips
+// (FleetIDs and one stream) whatever the chunk size.
 func TestScanIsSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -42,20 +43,25 @@ func TestScanIsSnapshot(t *testing.T) {
 	rdb.SAdd(ctx, "ns:super_processes", "ip-10-0-0-1:1001:000000000001") // super_fetch
 	c, rt := counted(t, r, "ns")
 	warm(t, c, rt)
-	snap, err := c.Snapshot(ctx)
+	// SnapshotOf still reads through go-redis's own pipeline: the reference.
+	ids, _, err := c.FleetIDs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs, err := c.Processes(ctx)
+	snap, err := c.SnapshotOf(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
+	procs := &Snapshot{}
+	for _, p := range snap.Processes {
+		p.Jobs = nil
+		procs.Processes = append(procs.Processes, p)
+	}
+	sc := newStreamCounter(t, r)
 	for _, opt := range []ScanOptions{{}, {Chunk: 1, Workers: 1}, {Chunk: 7, Workers: 3}, {Chunk: 50, NoJobs: true}, {Chunk: 1000}} {
 		t.Run(fmt.Sprintf("%+v", opt), func(t *testing.T) {
-			if _, err := scanAll(t, c, opt); err != nil { // dials the workers' connections
-				t.Fatal(err)
-			}
 			rt.n.Store(0)
+			sc.take(t)
 			got, err := scanAll(t, c, opt)
 			if err != nil {
 				t.Fatal(err)
@@ -72,12 +78,9 @@ func TestScanIsSnapshot(t *testing.T) {
 					}
 				}
 			}
-			chunk := opt.Chunk
-			if chunk == 0 {
-				chunk = DefaultScanChunk
-			}
-			if wantRT := int64(1 + (n+2+chunk-1)/chunk); rt.n.Load() != wantRT {
-				t.Errorf("%d round trips, want %d", rt.n.Load(), wantRT)
+			// FleetIDs, then one stream whatever the chunk size.
+			if got, streams := rt.n.Load(), sc.take(t); got != 1 || streams != 1 {
+				t.Errorf("%d round trips and %d streams, want 1 and 1", got, streams)
 			}
 		})
 	}

@@ -13,28 +13,43 @@ import (
 )
 
 // Snapshot reads every process listed in `processes` with its heartbeat and in-flight jobs, in
-// exactly two round trips whatever the fleet size: SMEMBERS processes, then one pipeline of
-// HGETALL <id>, HGETALL <id>:workers and HGETALL <id>:work for every identity, plus one
-// SMEMBERS super_processes (Sidekiq Pro's super_fetch registry, small or empty). (SMEMBERS rather than Sidekiq's SSCAN loop: a set of 10,000 identities is
-// returned in about a millisecond, and the round-trip count stays constant.) Listed identities
-// whose hash has expired come back with HashExists=false. Processes are sorted by identity.
+// two round trips whatever the fleet size: SMEMBERS processes and SMEMBERS super_processes
+// (Sidekiq Pro's super_fetch registry, small or empty) in one pipeline (FleetIDs), then one
+// streamed pipeline (Scan) of HGETALL <id>, HGETALL <id>:workers and HGETALL <id>:work for
+// every identity, its replies decoded as they arrive. (SMEMBERS rather than Sidekiq's SSCAN
+// loop: a set of 10,000 identities is returned in about a millisecond, and the round-trip
+// count stays constant.) Listed identities whose hash has expired come back with
+// HashExists=false. Processes are sorted by identity.
 func (c *Client) Snapshot(ctx context.Context) (*Snapshot, error) {
-	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
-	}
-	return c.read(ctx, ids, false, true)
+	return c.scanFleet(ctx, false)
 }
 
 // Processes is Snapshot without the work hashes (Jobs is nil): the heartbeats of every listed
-// process in two round trips (SMEMBERS, then one pipeline of HGETALL <id>), which is all that
-// selecting processes to quiet needs — the counterpart of Sidekiq's ProcessSet.
+// process in two round trips (FleetIDs, then one stream of HGETALL <id>), which is all that
+// selecting processes to quiet needs — the counterpart of Sidekiq's ProcessSet. (HGETALL
+// rather than HMGET of the fields used: decodeHeartbeat uses every field Sidekiq writes, and
+// HMGET could not tell a hash without those fields from a missing one.)
 func (c *Client) Processes(ctx context.Context) (*Snapshot, error) {
-	ids, err := c.rdb.SMembers(ctx, c.key(keyProcesses)).Result()
+	return c.scanFleet(ctx, true)
+}
+
+// scanFleet is Snapshot, or Processes when noJobs: FleetIDs, then Scan of them all.
+func (c *Client) scanFleet(ctx context.Context, noJobs bool) (*Snapshot, error) {
+	ids, super, err := c.FleetIDs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
+		return nil, err
 	}
-	return c.read(ctx, ids, false, false)
+	snap := &Snapshot{Processes: make([]Process, 0, len(ids))}
+	err = Scan(ctx, c, ids, super, ScanOptions{NoJobs: noJobs}, func(ps []Process) []Process { return ps },
+		func(ps []Process) error {
+			snap.Processes = append(snap.Processes, ps...)
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	snap.At = time.Now()
+	return snap, nil
 }
 
 // SnapshotOf reads the given identities the way Snapshot does, in one pipelined round trip
@@ -124,10 +139,37 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 	return snap, nil
 }
 
-// decodeProcess builds one Process from its pipelined replies.
+// decodeProcess builds one Process from its pipelined go-redis replies (workers and work nil
+// for the heartbeat only).
 func decodeProcess(in interner, id string, hb, workers, work *redis.MapStringStringCmd, listed, super bool) Process {
-	p := decodeHeartbeatWith(in, id, hb.Val())
-	for _, e := range []error{hb.Err(), cmdErr(workers), cmdErr(work)} {
+	r := procReplies{hbErr: hb.Err(), withWork: workers != nil, workersErr: cmdErr(workers), workErr: cmdErr(work)}
+	for k, v := range hb.Val() {
+		r.hb.set(k, v)
+	}
+	if r.withWork {
+		for tid, raw := range workers.Val() {
+			r.workers = append(r.workers, workEntry{tid, raw})
+		}
+		for tid, raw := range work.Val() {
+			r.work = append(r.work, workEntry{tid, raw})
+		}
+	}
+	return decodeReplies(in, id, &r, listed, super)
+}
+
+// procReplies are one process's replies: its heartbeat hash and, withWork, its two work
+// hashes, each with its reply error (nil, or a redis.Error such as WRONGTYPE).
+type procReplies struct {
+	hb                         hbFields
+	withWork                   bool
+	workers, work              []workEntry
+	hbErr, workersErr, workErr error
+}
+
+// decodeReplies builds one Process from its replies, however they were read.
+func decodeReplies(in interner, id string, r *procReplies, listed, super bool) Process {
+	p := decodeHeartbeatFields(in, id, &r.hb)
+	for _, e := range []error{r.hbErr, r.workersErr, r.workErr} {
 		if e != nil && !errors.Is(e, redis.Nil) {
 			if p.Err != "" {
 				p.Err += "; "
@@ -137,20 +179,20 @@ func decodeProcess(in interner, id string, hb, workers, work *redis.MapStringStr
 	}
 	p.Listed = listed
 	p.SuperFetch = super
-	if workers == nil { // Processes: heartbeats only
+	if !r.withWork { // Processes: heartbeats only
 		return p
 	}
 	var werrs []error
-	if old := workers.Val(); len(old) > 0 {
-		jobs, err := decodeWorkWith(in, id, old)
+	if len(r.workers) > 0 {
+		jobs, err := decodeWorkEntries(in, id, r.workers)
 		p.Jobs = jobs
 		werrs = append(werrs, err)
 		if p.Version == "" && p.HashExists {
 			p.Layout = Layout6 // `:workers` is only written up to 6.4.1
 		}
 	}
-	if neu := work.Val(); len(neu) > 0 {
-		jobs, err := decodeWorkWith(in, id, neu)
+	if len(r.work) > 0 {
+		jobs, err := decodeWorkEntries(in, id, r.work)
 		if p.Jobs == nil {
 			p.Jobs = jobs
 		} else {

@@ -140,12 +140,14 @@ func TestSnapshotRoundTripsConstant(t *testing.T) {
 			}
 			c, rt := counted(t, r, "")
 			warm(t, c, rt)
+			sc := newStreamCounter(t, r)
 			snap, err := c.Snapshot(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rt.n.Load(); got != 2 {
-				t.Errorf("Snapshot of %d processes took %d round trips, want 2", n, got)
+			// FleetIDs through go-redis, then one stream on a connection of its own.
+			if got, streams := rt.n.Load(), sc.take(t); got != 1 || streams != 1 {
+				t.Errorf("Snapshot of %d processes took %d round trips and %d streams, want 1 and 1", n, got, streams)
 			}
 			if len(snap.Processes) != n || len(snap.Jobs()) != 5*n {
 				t.Errorf("got %d processes, %d jobs; want %d, %d", len(snap.Processes), len(snap.Jobs()), n, 5*n)
@@ -163,16 +165,16 @@ func TestSnapshotRoundTripsConstant(t *testing.T) {
 			if _, err := c.SnapshotOf(ctx, ids); err != nil {
 				t.Fatal(err)
 			}
-			if got := rt.n.Load(); got != 1 {
-				t.Errorf("SnapshotOf %d processes took %d round trips, want 1", n, got)
+			if got, streams := rt.n.Load(), sc.take(t); got != 1 || streams != 0 {
+				t.Errorf("SnapshotOf %d processes took %d round trips and %d streams, want 1 and 0", n, got, streams)
 			}
 			rt.n.Store(0)
 			procs, err := c.Processes(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := rt.n.Load(); got != 2 {
-				t.Errorf("Processes of %d processes took %d round trips, want 2", n, got)
+			if got, streams := rt.n.Load(), sc.take(t); got != 1 || streams != 1 {
+				t.Errorf("Processes of %d processes took %d round trips and %d streams, want 1 and 1", n, got, streams)
 			}
 			if len(procs.Processes) != n || procs.Processes[0].Jobs != nil || procs.Processes[0].Tag == "" {
 				t.Errorf("Processes: %d processes, first %+v", len(procs.Processes), procs.Processes[0])
