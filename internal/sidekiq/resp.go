@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -226,7 +227,8 @@ func (r *respReader) readBulk(ch *rawChunk) error {
 	off := len(ch.buf)
 	for left := n; left > 0; {
 		k := min(left, 64<<10)
-		ch.buf = append(ch.buf, make([]byte, k)...)
+		ch.buf = slices.Grow(ch.buf, k) // not append(make): no clearing of bytes read over
+		ch.buf = ch.buf[:len(ch.buf)+k]
 		if _, err := io.ReadFull(r.br, ch.buf[len(ch.buf)-k:]); err != nil {
 			return unexpectedEOF(err)
 		}
