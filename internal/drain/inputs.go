@@ -16,12 +16,12 @@ func CheckInput(td *ecs.TaskDefinitionInfo, st ecs.ServiceState) check.Input {
 // MatchTask places a Sidekiq process in one of the tasks (by private IP, task ARN or
 // container runtime ID, as sidekiq.MatchTask describes).
 func MatchTask(p sidekiq.Process, tasks []ecs.Task) (ecs.Task, bool) {
-	return newTaskMatcher(tasks)(p)
+	return NewTaskMatcher(tasks)(p)
 }
 
-// newTaskMatcher is MatchTask over a fixed set of tasks, their addresses worked out once: for
+// NewTaskMatcher is MatchTask over a fixed set of tasks, their addresses worked out once: for
 // the loops that place every process of the fleet.
-func newTaskMatcher(tasks []ecs.Task) func(sidekiq.Process) (ecs.Task, bool) {
+func NewTaskMatcher(tasks []ecs.Task) func(sidekiq.Process) (ecs.Task, bool) {
 	addrs := taskAddresses(tasks)
 	byARN := make(map[string]ecs.Task, len(tasks))
 	for _, t := range tasks {

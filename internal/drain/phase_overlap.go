@@ -482,7 +482,7 @@ func (x *run) quietForNewWorkers(ctx context.Context, ws []*rolloutWatch) error 
 		}
 		return nil
 	}
-	match := newTaskMatcher(ours)
+	match := NewTaskMatcher(ours)
 	placed := map[string]bool{}
 	for _, p := range snap.Processes {
 		if _, old := x.procIndex[p.Identity]; !p.HashExists || p.Quiet || old {

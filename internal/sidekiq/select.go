@@ -247,6 +247,9 @@ var (
 // `<32-hex task id>-<digits>` ↔ the last segment of the task ARN; a 12-hex container short ID
 // ↔ the prefix of one of the task's container runtime IDs.
 func MatchTask(p Process, tasks []TaskAddress) (TaskAddress, bool) {
+	if len(tasks) == 0 {
+		return TaskAddress{}, false // nothing to match: not even the hostname's patterns
+	}
 	host := strings.ToLower(p.Hostname)
 	var ip net.IP
 	if m := ipHostname.FindStringSubmatch(host); m != nil {

@@ -5,7 +5,7 @@
 // Reader.Read builds the whole document in memory (text, Markdown, --report, --watch);
 // Reader.Stream writes the JSON document as the fleet is read, in bounded memory, for large
 // fleets (BENCHMARKS.md measures it). Both place each process in its ECS task the way the
-// deploy does (drain.MatchTask) and produce the same document for the same fleet.
+// deploy does (drain.NewTaskMatcher) and produce the same document for the same fleet.
 package status
 
 import (
@@ -86,9 +86,10 @@ func (r *Reader) Read(ctx context.Context) (*report.Status, error) {
 		return nil, err
 	}
 	queues := map[string]bool{}
+	match := drain.NewTaskMatcher(tasks.list)
 	for _, p := range ps {
 		sp := report.NewStatusProcess(p, now)
-		if t, ok := drain.MatchTask(p, tasks.list); ok {
+		if t, ok := match(p); ok {
 			sp.Task = t.ID
 			st.PlaceProcess(tasks.service[t.ARN], t.ARN, p.Identity)
 		}

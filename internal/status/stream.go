@@ -75,6 +75,7 @@ func (r *Reader) Stream(ctx context.Context, w io.Writer, warn func(string)) err
 		return err
 	}
 
+	match := drain.NewTaskMatcher(tasks.list) // shared by the workers: it only reads
 	var (
 		stream    *report.StatusStream
 		chunkJobs [][]encodedJob
@@ -105,7 +106,7 @@ func (r *Reader) Stream(ctx context.Context, w io.Writer, warn func(string)) err
 		jb := make([]byte, 0, 128*njobs)
 		for _, p := range ps {
 			sp := report.NewStatusProcess(p, now)
-			if t, ok := drain.MatchTask(p, tasks.list); ok {
+			if t, ok := match(p); ok {
 				sp.Task = t.ID
 				ch.placed = append(ch.placed, placedProcess{p.Identity, t})
 			}
