@@ -92,19 +92,21 @@ func TestLockRefresh(t *testing.T) {
 	c, rdb := lockClient(t, "")
 	ctx := context.Background()
 
-	l, err := c.AcquireLock(ctx, "r", owner("a"), 300*time.Millisecond)
+	// TTLs far above any scheduling delay: a 50 ms TTL once lapsed before the refresh on a
+	// loaded machine (the refresh then rightly reported the lock lost).
+	l, err := c.AcquireLock(ctx, "r", owner("a"), 30*time.Second)
 	if err != nil {
 		t.Fatalf("acquire: %v", err)
 	}
 	// A refresh while ours extends the TTL to the full value.
-	if err := rdb.PExpire(ctx, "drainctl:lock:{r}", 50*time.Millisecond).Err(); err != nil {
+	if err := rdb.PExpire(ctx, "drainctl:lock:{r}", 5*time.Second).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Refresh(ctx); err != nil {
 		t.Fatalf("refresh: %v", err)
 	}
-	if ttl := rdb.PTTL(ctx, "drainctl:lock:{r}").Val(); ttl < 200*time.Millisecond {
-		t.Errorf("ttl after refresh = %v, want close to 300ms", ttl)
+	if ttl := rdb.PTTL(ctx, "drainctl:lock:{r}").Val(); ttl < 20*time.Second {
+		t.Errorf("ttl after refresh = %v, want close to 30s", ttl)
 	}
 
 	// Once it expired (simulated by deleting the key) a refresh fails and recreates nothing.
