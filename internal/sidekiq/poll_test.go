@@ -348,3 +348,78 @@ func TestBeatTime(t *testing.T) {
 		}
 	}
 }
+
+// TestCoverage answers "is a live, non-quiet process working these queues" tick after tick as
+// a full read of every heartbeat would, reading each heartbeat in full only once.
+func TestCoverage(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	ctx := context.Background()
+	at := testenv.ClockStart
+	// beat writes a heartbeat working the given queues (6.x layout).
+	beat := func(id string, quiet bool, queues ...string) {
+		t.Helper()
+		info := fmt.Sprintf(`{"hostname":"h","pid":1,"queues":["%s"],"identity":"%s"}`, strings.Join(queues, `","`), id)
+		if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.SAdd(ctx, "cv:processes", id)
+			p.HSet(ctx, "cv:"+id, "info", info, "busy", 0, "beat", fmt.Sprintf("%.6f", float64(at.Unix())),
+				"quiet", fmt.Sprint(quiet))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter := &cmdCounter{names: map[string]int{}}
+	counted := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = counted.Close() })
+	counted.AddHook(counter)
+	c := NewClient(counted, "cv")
+	cv := c.NewCoverage([]string{"default", "mail"})
+	steps := []struct {
+		name         string
+		do           func()
+		want         bool
+		trips        int
+		hgetall, hmg int
+	}{
+		{"no process", func() {}, false, 1, 0, 0},
+		{"one works default", func() { beat("a", false, "default") }, true, 2, 1, 0},
+		{"it is quiet; another works other queues only", func() { beat("a", true, "default"); beat("b", false, "other") }, false, 2, 1, 1},
+		{"nothing new: a quiet process is never read again", func() {}, false, 1, 0, 0},
+		{"a third works mail and other", func() { beat("c", false, "other", "mail") }, true, 2, 1, 0},
+		{"its hash expired, still listed", func() { rdb.Del(ctx, "cv:c") }, false, 2, 0, 1},
+		{"it left processes", func() { rdb.SRem(ctx, "cv:processes", "c") }, false, 1, 0, 0},
+		{"listed without a hash, never seen", func() { rdb.SAdd(ctx, "cv:processes", "d") }, false, 2, 1, 0},
+		{"it writes its heartbeat", func() { beat("d", false, "mail") }, true, 2, 1, 0},
+		{"still working", func() {}, true, 2, 0, 1},
+		{"only processes working other queues or quiet left", func() { rdb.SRem(ctx, "cv:processes", "d") }, false, 1, 0, 0},
+	}
+	for i, s := range steps {
+		s.do()
+		counter.take()
+		got, err := cv.Working(ctx)
+		trips, names := counter.take()
+		if err != nil || got != s.want {
+			t.Fatalf("step %d (%s): working = %v, %v; want %v", i, s.name, got, err, s.want)
+		}
+		if trips != s.trips || names["hgetall"] != s.hgetall || names["hmget"] != s.hmg {
+			t.Errorf("step %d (%s): %d round trips, %d HGETALL, %d HMGET; want %d, %d, %d",
+				i, s.name, trips, names["hgetall"], names["hmget"], s.trips, s.hgetall, s.hmg)
+		}
+		// The same question answered from a full read of every heartbeat.
+		snap, err := NewClient(rdb, "cv").Processes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := false
+		for _, p := range snap.Processes {
+			if p.HashExists && p.Listed && !p.Quiet && cv.worksOne(p.Queues) {
+				full = true
+			}
+		}
+		if full != got {
+			t.Errorf("step %d (%s): Coverage says %v, a full read %v", i, s.name, got, full)
+		}
+	}
+}
