@@ -195,3 +195,28 @@ func (pb *pollBench) report(b *testing.B) {
 	b.ReportMetric(float64(pb.trips)/float64(b.N), "round-trips/op")
 	reportMemory(b)
 }
+
+// BenchmarkCoverage is the processing-gap half of drain's metrics sample at 10,000 processes
+// in a drain's wait phase: Coverage.Working of the selection's queues with the whole fleet
+// quiet (every process works the queues, none may take a job), after a first Working outside
+// the timer has read every heartbeat once. BenchmarkSample in internal/drain times the whole
+// sample against reading every heartbeat at each poll.
+func BenchmarkCoverage(b *testing.B) {
+	pb := newPollBench(b)
+	ctx := context.Background()
+	cv := pb.c.NewCoverage([]string{"default", "mail"})
+	if working, err := cv.Working(ctx); err != nil || working {
+		b.Fatalf("first Working = %v, %v; want false: every process is quiet", working, err)
+	}
+	before := pb.rt.n.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if working, err := cv.Working(ctx); err != nil || working {
+			b.Fatalf("Working = %v, %v; want false", working, err)
+		}
+	}
+	b.StopTimer()
+	pb.trips = pb.rt.n.Load() - before
+	pb.report(b)
+}
