@@ -2,6 +2,7 @@ package drain
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -229,8 +230,13 @@ func TestSimRolloutRolledBack(t *testing.T) {
 	if sd := s.Outcome.ServiceDeployment; sd == nil || !strings.HasPrefix(sd.Status, "ROLLBACK_") {
 		t.Errorf("service deployment = %+v, want a rollback", sd)
 	}
-	if !strings.Contains(strings.Join(x.res.Warnings, "\n"), "failed tasks 0 →") {
-		t.Errorf("warnings %v lack the failed-task count", x.res.Warnings)
+	// The failed tasks are counted: by the warning of a poll that saw our deployment's
+	// failedTasks rise, or, when the rollback completed between two polls (a loaded machine:
+	// failed 1 in 3 runs of flake-hunt), by the Service Deployments API's circuit breaker count
+	// in the reason.
+	if !strings.Contains(strings.Join(x.res.Warnings, "\n"), "failed tasks 0 →") &&
+		!regexp.MustCompile(`circuit breaker [1-9][0-9]*/[0-9]+ failed tasks`).MatchString(s.Outcome.Reason) {
+		t.Errorf("warnings %v and reason %q lack the failed-task count", x.res.Warnings, s.Outcome.Reason)
 	}
 	// The rollback is explained: by ECS's event when a poll saw it before the Service
 	// Deployments API's verdict, else by that API's rollback reason.
