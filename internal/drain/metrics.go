@@ -22,6 +22,8 @@ type coverageFleet interface {
 	NewCoverage(queues []string) *sidekiq.Coverage
 }
 
+var _ coverageFleet = (*sidekiq.Client)(nil)
+
 // sample reads, once per poll of a run that writes, the latency of the selection's queues
 // and whether any live, non-quiet process (old or new) works them: the figures users feel
 // (Result.Metrics). A failed read is a skipped sample.

@@ -40,6 +40,8 @@ type BeatReader interface {
 	Beats(ctx context.Context, identities []string) ([]Beat, error)
 }
 
+var _ BeatReader = (*Client)(nil)
+
 // Beats reads, in one pipelined round trip, SISMEMBER processes <id> and HMGET <id> beat busy
 // quiet for each identity, in order. Replies are a few bytes per process, so reading 10,000
 // costs a fraction of SnapshotOf.
