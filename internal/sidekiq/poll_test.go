@@ -96,6 +96,15 @@ func TestWatcherReadsOnlyWhatChanged(t *testing.T) {
 			trips: 2, beats: n - 1, full: 1, fullAll: n - 1},
 		{name: "marked dead: never read again", do: func(f *deltaFix) { f.w.MarkDead(f.ids[6], "exit 137") },
 			trips: 1, beats: n - 2, fullAll: n - 2},
+		{name: "every process left beat", do: func(f *deltaFix) {
+			for i := range f.ids {
+				if i != 3 && i != 6 {
+					f.beatAt(i, 10*time.Second, true, fmt.Sprintf("p%d-a", i), fmt.Sprintf("p%d-b", i))
+				}
+			}
+		}, trips: 2, beats: n - 2, full: n - 2, fullAll: n - 2},
+		{name: "after a tick where most moved: one full read of all at once", trips: 1, full: n - 2, fullAll: n - 2},
+		{name: "nothing moved at that one: the beats only again", trips: 1, beats: n - 2, fullAll: n - 2},
 		{name: "everyone left or died: no read", do: func(f *deltaFix) {
 			for _, id := range f.ids {
 				f.w.MarkDead(id, "exit 137")
@@ -166,7 +175,7 @@ func TestWatcherReadsOnlyWhatChanged(t *testing.T) {
 	}{
 		{StateQuiet, 1}, {StateQuiet, 2}, {StateRunning, 2}, {StateGone, 2}, {StateQuiet, 2}, {StateQuiet, 2},
 	}
-	last := a[len(a)-2] // before everyone was marked dead
+	last := a[9] // after "marked dead: never read again"
 	for i, w := range want {
 		if o := last[i]; o.State != w.state || len(o.Jobs) != w.jobs {
 			t.Errorf("process %d ended %s with %d jobs (%s), want %s with %d", i, o.State, len(o.Jobs), o.Evidence, w.state, w.jobs)
@@ -222,6 +231,13 @@ func (f *deltaFix) key(s string) string { return f.ns + ":" + s }
 func (f *deltaFix) beat(i int, quiet bool, jids ...string) {
 	f.t.Helper()
 	if err := handBeat(f.ctx, f.rdb, f.ns, f.ids[i], "", f.at.Add(5*time.Second), quiet, -1, jids...); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *deltaFix) beatAt(i int, d time.Duration, quiet bool, jids ...string) {
+	f.t.Helper()
+	if err := handBeat(f.ctx, f.rdb, f.ns, f.ids[i], "", f.at.Add(d), quiet, -1, jids...); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -103,6 +103,10 @@ type Watcher struct {
 	order    []string
 	track    map[string]*tracked
 	lastFail time.Time // watcher clock time of the last failed tick
+	// moved and compared count, at the last successful tick after the first, the processes
+	// whose fields had moved (see tracked.changed) among those compared: when more than half
+	// moved, the next tick reads everything in full at once instead of reading Beats first.
+	moved, compared int
 }
 
 // tracked is the watcher's memory of one process between ticks.
@@ -192,10 +196,11 @@ func (w *Watcher) Observations() []Observation {
 // Poll runs one tick over the processes not yet gone or dead (gone and dead ones are never
 // read again), reading only what changed, in at most two round trips whatever their number:
 //
-//  1. The first tick of the watcher (or with a Source that is not a BeatReader, every tick):
-//     one SnapshotOf — SISMEMBER processes, HGETALL <id>, <id>:workers, <id>:work for each.
-//     Later ticks: one Beats pipeline — SISMEMBER processes and HMGET <id> beat busy quiet for
-//     each, a few bytes per process.
+//  1. The first tick of the watcher (or with a Source that is not a BeatReader, every tick),
+//     and a tick after one where more than half the processes had moved: one SnapshotOf —
+//     SISMEMBER processes, HGETALL <id>, <id>:workers, <id>:work for each. Other ticks: one
+//     Beats pipeline — SISMEMBER processes and HMGET <id> beat busy quiet for each, a few
+//     bytes per process.
 //  2. Only when the first round trip was Beats, and only for the processes it shows changed:
 //     one SnapshotOf of those. A process changed when its beat, busy or quiet moved, when it
 //     is not listed in `processes` (a clean exit is told from its work hash), when its
@@ -210,6 +215,7 @@ func (w *Watcher) Observations() []Observation {
 func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
 	br, delta := w.Source.(BeatReader)
 	w.mu.Lock()
+	allFull := w.moved*2 > w.compared
 	var full, cheap []string
 	n := 0
 	for _, id := range w.order {
@@ -217,7 +223,7 @@ func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
 		switch {
 		case t.obs.State.Terminal():
 			continue
-		case !delta || t.firstTick.IsZero():
+		case !delta || allFull || t.firstTick.IsZero():
 			full = append(full, id)
 		default:
 			cheap = append(cheap, id)
@@ -252,6 +258,12 @@ func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
 	}
 	w.mu.Lock()
 	now := w.now()
+	moved, compared := 0, len(beats)
+	for _, r := range reread {
+		if r {
+			moved++
+		}
+	}
 	for i, b := range beats {
 		if t := w.track[b.Identity]; t != nil && !reread[i] && !b.Fields {
 			w.apply(t, now, Process{Identity: b.Identity, Listed: b.Listed})
@@ -262,10 +274,18 @@ func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
 	if snap != nil {
 		for _, p := range snap.Processes {
 			if t := w.track[p.Identity]; t != nil {
+				if len(beats) == 0 && !t.firstTick.IsZero() && !t.obs.State.Terminal() {
+					// Read in full at once: would Beats have shown it moved?
+					compared++
+					if t.changed(Beat{Identity: p.Identity, Listed: p.Listed, Fields: p.HashExists, Beat: p.Beat, Busy: p.Busy, Quiet: p.Quiet}) {
+						moved++
+					}
+				}
 				w.apply(t, now, p)
 			}
 		}
 	}
+	w.moved, w.compared = moved, compared
 	obs := w.observations()
 	w.mu.Unlock()
 	if w.OnTick != nil {
