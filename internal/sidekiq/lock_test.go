@@ -92,8 +92,9 @@ func TestLockRefresh(t *testing.T) {
 	c, rdb := lockClient(t, "")
 	ctx := context.Background()
 
-	// TTLs far above any scheduling delay: a 50 ms TTL once lapsed before the refresh on a
-	// loaded machine (the refresh then rightly reported the lock lost).
+	// TTLs far above any scheduling delay (the test once used 300/50 ms). It still failed once
+	// after that ("deploy lock lost" within a second of a 5 s TTL): not a timing problem; the
+	// suspect is two tests' redis-servers sharing a port (see the branch poll's report).
 	l, err := c.AcquireLock(ctx, "r", owner("a"), 30*time.Second)
 	if err != nil {
 		t.Fatalf("acquire: %v", err)
