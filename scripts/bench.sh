@@ -122,7 +122,7 @@ awk '
   }' "$tmp/results"
 
 [ "$GO_BENCH" = 1 ] || exit 0
-for b in BenchmarkSnapshot BenchmarkScan BenchmarkProcesses BenchmarkQuietAll BenchmarkQuiet BenchmarkWatchPoll; do
+for b in BenchmarkSnapshot BenchmarkScan BenchmarkProcesses BenchmarkQuietAll BenchmarkQuiet BenchmarkWatchPoll BenchmarkPollWaitUnchanged BenchmarkPollWaitAllBeat BenchmarkPollExits BenchmarkCoverage; do
   echo "== go $b (in process; the benchmark fills $url first)"
   DRAINCTL_BENCH_REDIS_URL=$url /usr/bin/time -v "$tmp/sidekiq.test" -test.run '^$' \
     -test.bench "^$b\$" -test.benchtime "$BENCHTIME" -test.count "$COUNT" -test.benchmem \

@@ -56,7 +56,12 @@ func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
+		// A new connection's set-up (CLIENT SETINFO, pipelined by go-redis) is not ours: a scan
+		// whose workers happen to need one more connection than the warm-up dialed counted it
+		// ("4 round trips, want 3" in TestScanIsSnapshot under load).
+		if len(cmds) > 0 && cmds[0].Name() != "hello" && cmds[0].Name() != "client" {
+			h.n.Add(1)
+		}
 		return next(ctx, cmds)
 	}
 }

@@ -46,7 +46,8 @@ type Observation struct {
 	Process Process `json:"process"`
 	// Jobs is the process's in-flight work as of its last heartbeat that could be read
 	// consistently; kept after the process died, because its work hash expires with it.
-	// These are the orphans a rescue pushes back when State is StateDead.
+	// These are the orphans a rescue pushes back when State is StateDead. Shared with the
+	// watcher and later observations: treat it as read-only.
 	Jobs []Job `json:"jobs"`
 	// LastBeat is the process's own `beat` timestamp from its last seen heartbeat.
 	LastBeat time.Time `json:"last_beat"`
@@ -60,9 +61,10 @@ type Observation struct {
 	HashExists bool `json:"hash_exists"`
 }
 
-// Watcher follows selected processes through quiet, drain and exit with one SnapshotOf per
-// tick, whatever the number of processes. A Redis error makes a tick fail and Until retries
-// it, so a dropped connection or a restarted Redis does not end a watch.
+// Watcher follows selected processes through quiet, drain and exit in at most two round trips
+// per tick, whatever the number of processes, reading in full only the processes whose
+// heartbeat moved (see Poll). A Redis error makes a tick fail and Until retries it, so a
+// dropped connection or a restarted Redis does not end a watch.
 //
 // Death is concluded from Redis alone when the heartbeat hash has disappeared and either the
 // beat had stopped for about the hash's 60 s TTL while every tick in between succeeded (the
@@ -101,6 +103,10 @@ type Watcher struct {
 	order    []string
 	track    map[string]*tracked
 	lastFail time.Time // watcher clock time of the last failed tick
+	// moved and compared count, at the last successful tick after the first, the processes
+	// whose fields had moved (see tracked.changed) among those compared: when more than half
+	// moved, the next tick reads everything in full at once instead of reading Beats first.
+	moved, compared int
 }
 
 // tracked is the watcher's memory of one process between ticks.
@@ -187,50 +193,139 @@ func (w *Watcher) Observations() []Observation {
 	return w.observations()
 }
 
-// Poll runs one tick: a single SnapshotOf for every process not yet gone or dead, then the
-// state of each. On a Redis error it returns the previous observations and the error; the
-// next tick simply tries again.
+// Poll runs one tick over the processes not yet gone or dead (gone and dead ones are never
+// read again), reading only what changed, in at most two round trips whatever their number:
+//
+//  1. The first tick of the watcher (or with a Source that is not a BeatReader, every tick),
+//     and a tick after one where more than half the processes had moved: one SnapshotOf —
+//     SISMEMBER processes, HGETALL <id>, <id>:workers, <id>:work for each. Other ticks: one
+//     Beats pipeline — SISMEMBER processes and HMGET <id> beat busy quiet for each, a few
+//     bytes per process.
+//  2. Only when the first round trip was Beats, and only for the processes it shows changed:
+//     one SnapshotOf of those. A process changed when its beat, busy or quiet moved, when it
+//     is not listed in `processes` (a clean exit is told from its work hash), when its
+//     heartbeat hash was missing at the last tick and holds fields now, or when the hash just
+//     disappeared. A process whose fields did not move keeps its last observation, jobs
+//     included: Sidekiq rewrites its work hash only in the beat that moves `beat`. A missing
+//     hash needs no second read (its last seen jobs are kept, as always).
+//
+// So a tick where nothing moved costs one small round trip, and at most two are made. On a
+// Redis error (in either) it returns the previous observations and the error, having applied
+// nothing; the next tick simply tries again.
 func (w *Watcher) Poll(ctx context.Context) ([]Observation, error) {
+	br, delta := w.Source.(BeatReader)
 	w.mu.Lock()
-	ids := make([]string, 0, len(w.order))
+	allFull := w.moved*2 > w.compared
+	var full, cheap []string
+	n := 0
 	for _, id := range w.order {
-		if !w.track[id].obs.State.Terminal() {
-			ids = append(ids, id)
+		t := w.track[id]
+		switch {
+		case t.obs.State.Terminal():
+			continue
+		case !delta || allFull || t.firstTick.IsZero():
+			full = append(full, id)
+		default:
+			cheap = append(cheap, id)
 		}
+		n++
 	}
 	w.mu.Unlock()
 
-	var snap *Snapshot
-	if len(ids) > 0 {
+	var beats []Beat
+	var reread []bool // parallel to beats: read again in full
+	if len(cheap) > 0 {
 		var err error
-		snap, err = w.Source.SnapshotOf(ctx, ids)
-		if err != nil {
-			w.mu.Lock()
-			w.lastFail = w.now()
-			obs := w.observations()
-			w.mu.Unlock()
-			err = fmt.Errorf("watch %d sidekiq processes: %w", len(ids), err)
-			if w.OnError != nil {
-				w.OnError(err)
+		if beats, err = br.Beats(ctx, cheap); err != nil {
+			return w.failed(n, err)
+		}
+		reread = make([]bool, len(beats))
+		w.mu.Lock()
+		for i, b := range beats {
+			if t := w.track[b.Identity]; t != nil && t.changed(b) {
+				reread[i] = true
+				full = append(full, b.Identity)
 			}
-			return obs, err
+		}
+		w.mu.Unlock()
+	}
+	var snap *Snapshot
+	if len(full) > 0 {
+		var err error
+		if snap, err = w.Source.SnapshotOf(ctx, full); err != nil {
+			return w.failed(n, err)
 		}
 	}
 	w.mu.Lock()
 	now := w.now()
+	moved, compared := 0, len(beats)
+	for _, r := range reread {
+		if r {
+			moved++
+		}
+	}
+	for i, b := range beats {
+		if t := w.track[b.Identity]; t != nil && !reread[i] && !b.Fields {
+			w.apply(t, now, Process{Identity: b.Identity, Listed: b.Listed})
+		}
+		// Otherwise unchanged: listed, hash present, beat, busy and quiet as last read, so
+		// the last observation stands as it is (apply would conclude the same).
+	}
 	if snap != nil {
 		for _, p := range snap.Processes {
 			if t := w.track[p.Identity]; t != nil {
+				if len(beats) == 0 && !t.firstTick.IsZero() && !t.obs.State.Terminal() {
+					// Read in full at once: would Beats have shown it moved?
+					compared++
+					if t.changed(Beat{Identity: p.Identity, Listed: p.Listed, Fields: p.HashExists, Beat: p.Beat, Busy: p.Busy, Quiet: p.Quiet}) {
+						moved++
+					}
+				}
 				w.apply(t, now, p)
 			}
 		}
 	}
+	w.moved, w.compared = moved, compared
 	obs := w.observations()
 	w.mu.Unlock()
 	if w.OnTick != nil {
 		w.OnTick(obs)
 	}
 	return obs, nil
+}
+
+// failed records a failed tick of n processes and returns the previous observations with err.
+func (w *Watcher) failed(n int, err error) ([]Observation, error) {
+	w.mu.Lock()
+	w.lastFail = w.now()
+	obs := w.observations()
+	w.mu.Unlock()
+	err = fmt.Errorf("watch %d sidekiq processes: %w", n, err)
+	if w.OnError != nil {
+		w.OnError(err)
+	}
+	return obs, err
+}
+
+// changed says whether b leaves something to read in full about t (see Poll). Callers hold
+// w.mu.
+func (t *tracked) changed(b Beat) bool {
+	o := &t.obs
+	switch {
+	case b.Err != "":
+		return true // let the full read report it
+	case !b.Fields:
+		// No state fields: the hash is missing. When the last tick saw it, a full read tells
+		// a missing hash from one holding none of the fields, which Sidekiq never writes.
+		return o.HashExists
+	case !o.HashExists || !t.absentSince.IsZero():
+		return true // back after it was missing
+	case !b.Listed || !o.Listed:
+		return true
+	case b.Beat.IsZero() || b.Busy < 0:
+		return true // unreadable: only the full read can say
+	}
+	return !b.Beat.Equal(o.Process.Beat) || b.Busy != o.Process.Busy || b.Quiet != o.Process.Quiet
 }
 
 // Until polls every Interval until pred holds for a successful tick's observations, and
@@ -281,12 +376,15 @@ func Orphans(obs []Observation) []Job {
 	return out
 }
 
-// observations copies the current observations in selection order. Callers hold w.mu.
+// observations copies the current observations in selection order. Callers hold w.mu. The
+// Jobs slices are shared, not copied (50,000 jobs would be copied at every tick): the
+// watcher never changes a slice it handed out, only replaces it, and the capacity is cut to
+// the length so a caller's append never writes into it.
 func (w *Watcher) observations() []Observation {
 	out := make([]Observation, 0, len(w.order))
 	for _, id := range w.order {
 		o := w.track[id].obs
-		o.Jobs = append([]Job(nil), o.Jobs...)
+		o.Jobs = o.Jobs[:len(o.Jobs):len(o.Jobs)]
 		out = append(out, o)
 	}
 	return out
