@@ -183,8 +183,7 @@ func (r *Redis) start() error {
 			return fmt.Errorf("redis-server on port %d exited at start", r.Port)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", r.Addr, 200*time.Millisecond); err == nil {
-			c.Close()
+		if r.serves(cmd.Process.Pid) {
 			r.mu.Lock()
 			r.cmd = cmd
 			r.mu.Unlock()
@@ -194,6 +193,20 @@ func (r *Redis) start() error {
 	}
 	_ = cmd.Process.Kill()
 	return fmt.Errorf("redis-server on port %d did not accept connections in 10s", r.Port)
+}
+
+// serves reports whether the server answering on r.Addr is the process pid. Answering alone
+// is not enough: between a Stop and a Restart, or between freePort and the bind, another
+// test's redis-server can take the port, and two tests sharing one Redis flush or expire each
+// other's keys (TestLockRefresh lost its lock that way under load).
+func (r *Redis) serves(pid int) bool {
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: time.Second, MaxRetries: -1, PoolSize: 1, DisableIdentity: true})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "server").Result()
+	return err == nil && strings.Contains(info, "\nprocess_id:"+strconv.Itoa(pid)+"\r\n")
 }
 
 // Stop ends the server by PID. Data is lost (no persistence).
