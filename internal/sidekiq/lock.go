@@ -374,7 +374,7 @@ func decodeLockValue(s string) lockValue {
 func (c *Client) LockHolder(ctx context.Context, name string) (*LockOwner, error) {
 	key, _ := c.lockKeys(name)
 	s, err := c.rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
+	if isNil(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -479,11 +479,11 @@ func (c *Client) Unlock(ctx context.Context, name string, opt UnlockOptions) (*L
 		pipe := c.rdb.Pipeline()
 		get := pipe.Get(ctx, key)
 		pttl := pipe.PTTL(ctx, key)
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
 			return nil, fmt.Errorf("read lock %q on %s: %w", name, c.Redacted(), err)
 		}
 		value, err := get.Result()
-		if errors.Is(err, redis.Nil) {
+		if isNil(err) {
 			return nil, fmt.Errorf("unlock %q: %w", name, ErrLockNotHeld)
 		}
 		hv := decodeLockValue(value)

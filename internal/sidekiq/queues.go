@@ -2,7 +2,6 @@ package sidekiq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -37,7 +36,7 @@ func (c *Client) QueueStats(ctx context.Context, queues []string, now time.Time)
 		key := c.key(queueKey(q))
 		cmds[i] = pair{pipe.LLen(ctx, key), pipe.LIndex(ctx, key, -1)}
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
 		return nil, fmt.Errorf("read %d queues on %s: %w", len(queues), c.Redacted(), err)
 	}
 	for i, q := range queues {

@@ -240,7 +240,7 @@ func (c *Client) Rescue(ctx context.Context, jobs []Job, opt RescueOptions) (Res
 	for k, i := range pending {
 		markers[k] = pipe.Get(ctx, c.markerKey(jobs[i]))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
 		return fail(fmt.Errorf("read rescue markers on %s: %w", c.Redacted(), err))
 	}
 	marked := make(map[int]string)

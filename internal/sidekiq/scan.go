@@ -2,14 +2,11 @@ package sidekiq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // DefaultScanChunk is how many processes a Scan writes, reads and decodes as one chunk of its
@@ -32,7 +29,7 @@ func (c *Client) FleetIDs(ctx context.Context) (ids []string, super map[string]b
 	pipe := c.rdb.Pipeline()
 	idsCmd := pipe.SMembers(ctx, c.key(keyProcesses))
 	superCmd := pipe.SMembers(ctx, c.key(keySuperProcesses))
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil && !isNil(err) {
 		return nil, nil, fmt.Errorf("read %s on %s: %w", c.key(keyProcesses), c.Redacted(), c.connErr(err))
 	}
 	ids = idsCmd.Val()

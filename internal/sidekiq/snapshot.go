@@ -90,11 +90,15 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 		}
 	}
 	cmdsRun, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !isNil(err) {
 		// A reply error (WRONGTYPE on a key someone else wrote) is a per-process error;
-		// anything else (connection, context) fails the read.
+		// anything else (connection, context) fails the read. A failed dial is returned by
+		// Exec alone, with no command carrying it (go-redis v9.23): Exec's own error decides.
+		if !isReplyError(err) {
+			return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(err))
+		}
 		for _, cmd := range cmdsRun {
-			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
+			if e := cmd.Err(); e != nil && !isNil(e) && !isReplyError(e) {
 				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(e))
 			}
 		}
@@ -170,7 +174,7 @@ type procReplies struct {
 func decodeReplies(in interner, id string, r *procReplies, listed, super bool) Process {
 	p := decodeHeartbeatFields(in, id, &r.hb)
 	for _, e := range []error{r.hbErr, r.workersErr, r.workErr} {
-		if e != nil && !errors.Is(e, redis.Nil) {
+		if e != nil && !isNil(e) {
 			if p.Err != "" {
 				p.Err += "; "
 			}
@@ -220,11 +224,26 @@ func cmdErr(cmd *redis.MapStringStringCmd) error {
 	return cmd.Err()
 }
 
-// isReplyError reports whether err is an error reply from Redis rather than a transport error.
+// isReplyError reports whether err is an error reply from Redis rather than a transport error:
+// a redis.Error, or one wrapped by single %w links. A redis.Error found only inside a joined
+// error is not: go-redis's Sentinel dialer fails with "redis: all sentinels specified in
+// configuration are unreachable: %w" of errors.Join of each Sentinel's error, which are
+// redis.Nil when no Sentinel knows the master name and WRONGPASS for a wrong
+// sentinel_password; that is a failure to reach the master, not a reply of it.
 func isReplyError(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re)
+	for ; err != nil; err = errors.Unwrap(err) { // errors.Unwrap does not descend into a join
+		if _, ok := err.(redis.Error); ok {
+			return true
+		}
+	}
+	return false
 }
+
+// isNil reports whether err is go-redis's nil reply (a missing key), which go-redis returns
+// as redis.Nil itself. Not errors.Is: the Sentinel dialer's error wraps redis.Nil when no
+// Sentinel knows the master, and errors.Is would read that failure as "no such key" (an empty
+// fleet, a free lock).
+func isNil(err error) bool { return err == redis.Nil }
 
 // Jobs lists every in-flight job of the snapshot, process by process.
 func (s *Snapshot) Jobs() []Job {
