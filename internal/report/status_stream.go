@@ -150,22 +150,7 @@ func AppendStatusProcess(b []byte, p *StatusProcess) []byte {
 		b = appendJSONString(b, p.Version)
 	}
 	b = append(b, ",\n      \"queues\": "...)
-	switch {
-	case p.Queues == nil:
-		b = append(b, "null"...)
-	case len(p.Queues) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, '[')
-		for i, q := range p.Queues {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, "\n        "...)
-			b = appendJSONString(b, q)
-		}
-		b = append(b, "\n      ]"...)
-	}
+	b = appendElementQueues(b, p.Queues)
 	b = append(b, ",\n      \"quiet\": "...)
 	b = strconv.AppendBool(b, p.Quiet)
 	b = append(b, ",\n      \"busy\": "...)
@@ -238,6 +223,26 @@ func ExpandStatusJob(b, c []byte) []byte {
 		c = c[i+1:]
 	}
 	return append(b, "\n    }"...)
+}
+
+// appendElementQueues appends a list of queue names as encoding/json indents it as a member
+// of a top-level array's element (a document's processes).
+func appendElementQueues(b []byte, qs []string) []byte {
+	switch {
+	case qs == nil:
+		return append(b, "null"...)
+	case len(qs) == 0:
+		return append(b, "[]"...)
+	}
+	b = append(b, '[')
+	for i, q := range qs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n        "...)
+		b = appendJSONString(b, q)
+	}
+	return append(b, "\n      ]"...)
 }
 
 // appendJSONString is encoding/json's string encoding without HTML escaping: the common

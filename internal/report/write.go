@@ -190,22 +190,7 @@ func appendReportProcess(b []byte, p *Process) []byte {
 	b = append(b, ",\n      \"version\": "...)
 	b = appendJSONString(b, p.Version)
 	b = append(b, ",\n      \"queues\": "...)
-	switch {
-	case p.Queues == nil:
-		b = append(b, "null"...)
-	case len(p.Queues) == 0:
-		b = append(b, "[]"...)
-	default:
-		b = append(b, '[')
-		for i, q := range p.Queues {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, "\n        "...)
-			b = appendJSONString(b, q)
-		}
-		b = append(b, "\n      ]"...)
-	}
+	b = appendElementQueues(b, p.Queues)
 	for _, f := range [...]struct{ key, v string }{{"task", p.Task}, {"service", p.Service}, {"state", p.State},
 		{"exit", p.Exit}, {"evidence", p.Evidence}} {
 		b = append(b, ",\n      \""...)
