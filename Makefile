@@ -14,9 +14,12 @@ vet:
 test: deps vet cross
 	$(GO) test -race -timeout 12m ./...
 
-# The release platforms (.goreleaser.yaml), cross-compiled without cgo: cheap, and a
-# platform break fails `make test` (and so CI).
-CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+# The release platforms (.goreleaser.yaml) that the native test build does not cover,
+# cross-compiled without cgo, so that a platform break fails `make test` (and so CI): one per
+# operating system, on arm64 (linux/amd64 is the native build; darwin/amd64 differs from
+# darwin/arm64 only in GOARCH, and drainctl has no architecture-specific code). Each target
+# costs about 1.5 min on a cold build cache, which a clean CI machine has.
+CROSS_TARGETS := linux/arm64 darwin/arm64
 cross:
 	@for t in $(CROSS_TARGETS); do \
 		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -trimpath -o /dev/null ./cmd/drainctl \
