@@ -2,7 +2,6 @@ package sidekiq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -65,12 +64,8 @@ func (cv *Coverage) Working(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	cmdsRun, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		for _, cmd := range cmdsRun {
-			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
-				return false, fmt.Errorf("read the heartbeats of %d processes on %s: %w", len(reads), c.Redacted(), c.connErr(e))
-			}
-		}
+	if err := pipelineErr(err, cmdsRun); err != nil {
+		return false, fmt.Errorf("read the heartbeats of %d processes on %s: %w", len(reads), c.Redacted(), c.connErr(err))
 	}
 	working := false
 	for _, r := range reads {

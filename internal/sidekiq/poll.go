@@ -2,7 +2,6 @@ package sidekiq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -62,19 +61,15 @@ func (c *Client) Beats(ctx context.Context, identities []string) ([]Beat, error)
 		all[i].fields = pipe.HMGet(ctx, c.key(heartbeatKey(id)), fieldBeat, fieldBusy, fieldQuiet)
 	}
 	cmdsRun, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		for _, cmd := range cmdsRun {
-			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) && !isReplyError(e) {
-				return nil, fmt.Errorf("read the beats of %d processes on %s: %w", len(identities), c.Redacted(), c.connErr(e))
-			}
-		}
+	if err := pipelineErr(err, cmdsRun); err != nil {
+		return nil, fmt.Errorf("read the beats of %d processes on %s: %w", len(identities), c.Redacted(), c.connErr(err))
 	}
 	for i, id := range identities {
 		b := Beat{Identity: id, Busy: -1}
 		b.Listed = all[i].listed.Val()
 		var errs []string
 		for _, cmd := range []redis.Cmder{all[i].listed, all[i].fields} {
-			if e := cmd.Err(); e != nil && !errors.Is(e, redis.Nil) {
+			if e := cmd.Err(); e != nil && !isNil(e) {
 				errs = append(errs, e.Error())
 			}
 		}

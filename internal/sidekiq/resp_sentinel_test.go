@@ -191,6 +191,9 @@ func TestStreamSentinel(t *testing.T) {
 				if holder, err := c.LockHolder(ctx, "deploy"); err == nil {
 					t.Errorf("LockHolder of an unknown master: no error, holder %v", holder)
 				}
+				if beats, err := c.Beats(ctx, ids[:3]); err == nil {
+					t.Errorf("Beats of an unknown master: no error, %+v (read as processes gone)", beats)
+				}
 				err = Scan(ctx, c, ids, nil, ScanOptions{}, func([]Process) int { return 0 }, func(int) error { return nil })
 				oneLineNoSecret(t, "Scan", err, masterPW, sentinelPW)
 				if !strings.Contains(err.Error(), `Sentinel master "nosuchmaster" via `+s.Addr) {

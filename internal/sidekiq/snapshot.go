@@ -90,18 +90,8 @@ func (c *Client) read(ctx context.Context, ids []string, checkListed, withWork b
 		}
 	}
 	cmdsRun, err := pipe.Exec(ctx)
-	if err != nil && !isNil(err) {
-		// A reply error (WRONGTYPE on a key someone else wrote) is a per-process error;
-		// anything else (connection, context) fails the read. A failed dial is returned by
-		// Exec alone, with no command carrying it (go-redis v9.23): Exec's own error decides.
-		if !isReplyError(err) {
-			return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(err))
-		}
-		for _, cmd := range cmdsRun {
-			if e := cmd.Err(); e != nil && !isNil(e) && !isReplyError(e) {
-				return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(e))
-			}
-		}
+	if err := pipelineErr(err, cmdsRun); err != nil {
+		return nil, fmt.Errorf("read heartbeats of %d processes on %s: %w", len(ids), c.Redacted(), c.connErr(err))
 	}
 	snap.At = time.Now()
 	super := map[string]bool{}
@@ -237,6 +227,26 @@ func isReplyError(err error) bool {
 		}
 	}
 	return false
+}
+
+// pipelineErr is the error that fails a whole pipeline, given Exec's error and its commands,
+// or nil: a reply error (WRONGTYPE on a key someone else wrote) or a nil reply belongs to
+// one process; anything else (connection, context) fails the read. A failed dial is
+// returned by Exec alone, with no command carrying it (go-redis v9.23), so Exec's own error
+// decides first.
+func pipelineErr(err error, cmds []redis.Cmder) error {
+	if err == nil || isNil(err) {
+		return nil
+	}
+	if !isReplyError(err) {
+		return err
+	}
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil && !isNil(e) && !isReplyError(e) {
+			return e
+		}
+	}
+	return nil
 }
 
 // isNil reports whether err is go-redis's nil reply (a missing key), which go-redis returns
